@@ -24,21 +24,55 @@ describe('parseDigest', () => {
     ['uppercase algorithm', `SHA256:${HEX64}`, 'DIGEST_INVALID', `invalid digest "SHA256:${HEX64}"`],
     ['traversal', 'sha256:../../etc/passwd', 'DIGEST_INVALID', 'invalid digest "sha256:../../etc/passwd"'],
     ['slash', `sha256:${HEX64}/x`, 'DIGEST_INVALID', `invalid digest "sha256:${HEX64}/x"`],
-    ['short sha256', `sha256:${'a'.repeat(63)}`, 'DIGEST_INVALID', 'invalid sha256 digest: want 64 lowercase hex characters'],
-    ['long sha256', `sha256:${'a'.repeat(65)}`, 'DIGEST_INVALID', 'invalid sha256 digest: want 64 lowercase hex characters'],
-    ['uppercase hex', `sha256:${'A'.repeat(64)}`, 'DIGEST_INVALID', 'invalid sha256 digest: want 64 lowercase hex characters'],
-    ['non-hex', `sha256:${'g'.repeat(64)}`, 'DIGEST_INVALID', 'invalid sha256 digest: want 64 lowercase hex characters'],
-    ['sha512 with 64', `sha512:${HEX64}`, 'DIGEST_INVALID', 'invalid sha512 digest: want 128 lowercase hex characters'],
+    [
+      'short sha256',
+      `sha256:${'a'.repeat(63)}`,
+      'DIGEST_INVALID',
+      'invalid sha256 digest: want 64 lowercase hex characters',
+    ],
+    [
+      'long sha256',
+      `sha256:${'a'.repeat(65)}`,
+      'DIGEST_INVALID',
+      'invalid sha256 digest: want 64 lowercase hex characters',
+    ],
+    [
+      'uppercase hex',
+      `sha256:${'A'.repeat(64)}`,
+      'DIGEST_INVALID',
+      'invalid sha256 digest: want 64 lowercase hex characters',
+    ],
+    [
+      'non-hex',
+      `sha256:${'g'.repeat(64)}`,
+      'DIGEST_INVALID',
+      'invalid sha256 digest: want 64 lowercase hex characters',
+    ],
+    [
+      'sha512 with 64',
+      `sha512:${HEX64}`,
+      'DIGEST_INVALID',
+      'invalid sha512 digest: want 128 lowercase hex characters',
+    ],
     ['too long', `sha256:${'a'.repeat(300)}`, 'DIGEST_INVALID', 'digest is longer than 256 characters'],
     ['unknown algorithm', `md5:${'a'.repeat(32)}`, 'UNSUPPORTED', 'unsupported digest algorithm "md5"'],
-    ['unknown composite algorithm', `sha256+b64u:${HEX64}`, 'UNSUPPORTED', 'unsupported digest algorithm "sha256+b64u"'],
+    [
+      'unknown composite algorithm',
+      `sha256+b64u:${HEX64}`,
+      'UNSUPPORTED',
+      'unsupported digest algorithm "sha256+b64u"',
+    ],
     ['blake3', `blake3:${HEX64}`, 'UNSUPPORTED', 'unsupported digest algorithm "blake3"'],
   ];
   for (const [name, value, code, message] of invalid) {
     it(`rejects ${name} with ${code}`, () => {
       assert.throws(
         () => parseDigest(value),
-        (error: unknown) => error instanceof OciError && error.code === code && error.status === 400 && error.message === message,
+        (error: unknown) =>
+          error instanceof OciError &&
+          error.code === code &&
+          error.status === 400 &&
+          error.message === message,
       );
       assert.equal(isDigest(value), false);
     });
@@ -48,7 +82,8 @@ describe('parseDigest', () => {
     assert.throws(
       () => parseDigest(`md5:${'a'.repeat(32)}`),
       (error: unknown) =>
-        error instanceof OciError && JSON.stringify(error.detail) === '{"algorithm":"md5","supported":["sha256","sha512"]}',
+        error instanceof OciError &&
+        JSON.stringify(error.detail) === '{"algorithm":"md5","supported":["sha256","sha512"]}',
     );
   });
 });

@@ -25,7 +25,9 @@ function isKnownAlgorithm(algorithm: string): algorithm is DigestAlgorithm {
  */
 export function parseDigest(value: string): Digest {
   if (value.length > MAX_DIGEST_LENGTH) {
-    throw new OciError('DIGEST_INVALID', { message: `digest is longer than ${MAX_DIGEST_LENGTH} characters` });
+    throw new OciError('DIGEST_INVALID', {
+      message: `digest is longer than ${MAX_DIGEST_LENGTH} characters`,
+    });
   }
   const match = DIGEST_GRAMMAR.exec(value);
   if (match === null) {
@@ -60,7 +62,10 @@ export function isDigest(value: string): value is Digest {
 /** The algorithm of a validated digest. */
 export function digestAlgorithm(digest: Digest): DigestAlgorithm {
   const algorithm = digest.slice(0, digest.indexOf(':'));
-  if (!isKnownAlgorithm(algorithm)) throw new OciError('UNSUPPORTED', { message: `unsupported digest algorithm ${JSON.stringify(algorithm)}` });
+  if (!isKnownAlgorithm(algorithm))
+    throw new OciError('UNSUPPORTED', {
+      message: `unsupported digest algorithm ${JSON.stringify(algorithm)}`,
+    });
   return algorithm;
 }
 

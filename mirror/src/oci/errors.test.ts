@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { OCI_ERROR_CODES, OciError, isOciError, rangeNotSatisfiable, unsupportedMethod, type OciErrorCode } from './errors.js';
+import {
+  OCI_ERROR_CODES,
+  OciError,
+  isOciError,
+  rangeNotSatisfiable,
+  unsupportedMethod,
+  type OciErrorCode,
+} from './errors.js';
 
 describe('OciError', () => {
   const statuses: Array<[OciErrorCode, number]> = [
@@ -34,7 +41,13 @@ describe('OciError', () => {
 
   it('carries message, detail, status, headers and cause', () => {
     const cause = new Error('disk');
-    const error = new OciError('UNAVAILABLE', { message: 'store down', detail: { retry: true }, status: 502, headers: { 'retry-after': '1' }, cause });
+    const error = new OciError('UNAVAILABLE', {
+      message: 'store down',
+      detail: { retry: true },
+      status: 502,
+      headers: { 'retry-after': '1' },
+      cause,
+    });
     assert.deepEqual(error.toJSON(), { code: 'UNAVAILABLE', message: 'store down', detail: { retry: true } });
     assert.equal(error.status, 502);
     assert.deepEqual(error.headers, { 'retry-after': '1' });

@@ -47,7 +47,10 @@ export class OciError extends Error {
   readonly headers: Readonly<Record<string, string>>;
 
   constructor(code: OciErrorCode, options: OciErrorOptions = {}) {
-    super(options.message ?? OCI_ERROR_CODES[code].message, options.cause === undefined ? {} : { cause: options.cause });
+    super(
+      options.message ?? OCI_ERROR_CODES[code].message,
+      options.cause === undefined ? {} : { cause: options.cause },
+    );
     this.code = code;
     this.status = options.status ?? OCI_ERROR_CODES[code].status;
     this.detail = options.detail;

@@ -1,18 +1,43 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MANIFEST_MEDIA_TYPES, MediaTypes, detectManifestMediaType, isIndexMediaType } from './media-types.js';
+import {
+  MANIFEST_MEDIA_TYPES,
+  MediaTypes,
+  detectManifestMediaType,
+  isIndexMediaType,
+} from './media-types.js';
 
 describe('detectManifestMediaType', () => {
   const cases: Array<[name: string, document: string, want: string | undefined]> = [
-    ['docker manifest field', `{"schemaVersion":2,"mediaType":"${MediaTypes.dockerManifest}","config":{},"layers":[]}`, MediaTypes.dockerManifest],
-    ['docker list field', `{"mediaType":"${MediaTypes.dockerManifestList}","manifests":[]}`, MediaTypes.dockerManifestList],
+    [
+      'docker manifest field',
+      `{"schemaVersion":2,"mediaType":"${MediaTypes.dockerManifest}","config":{},"layers":[]}`,
+      MediaTypes.dockerManifest,
+    ],
+    [
+      'docker list field',
+      `{"mediaType":"${MediaTypes.dockerManifestList}","manifests":[]}`,
+      MediaTypes.dockerManifestList,
+    ],
     ['oci index field', `{"mediaType":"${MediaTypes.ociIndex}","manifests":[]}`, MediaTypes.ociIndex],
-    ['oci manifest field', `{"mediaType":"${MediaTypes.ociManifest}","config":{},"layers":[]}`, MediaTypes.ociManifest],
-    ['field wins over shape', `{"mediaType":"${MediaTypes.ociManifest}","manifests":[]}`, MediaTypes.ociManifest],
+    [
+      'oci manifest field',
+      `{"mediaType":"${MediaTypes.ociManifest}","config":{},"layers":[]}`,
+      MediaTypes.ociManifest,
+    ],
+    [
+      'field wins over shape',
+      `{"mediaType":"${MediaTypes.ociManifest}","manifests":[]}`,
+      MediaTypes.ociManifest,
+    ],
     ['index by shape', '{"schemaVersion":2,"manifests":[{"digest":"x"}]}', MediaTypes.ociIndex],
     ['manifest by shape', '{"schemaVersion":2,"config":{"digest":"x"},"layers":[]}', MediaTypes.ociManifest],
     ['empty mediaType falls back to shape', '{"mediaType":"","manifests":[]}', MediaTypes.ociIndex],
-    ['non-string mediaType falls back to shape', '{"mediaType":5,"config":{},"layers":[]}', MediaTypes.ociManifest],
+    [
+      'non-string mediaType falls back to shape',
+      '{"mediaType":5,"config":{},"layers":[]}',
+      MediaTypes.ociManifest,
+    ],
     ['config without layers', '{"config":{}}', undefined],
     ['layers without config', '{"layers":[]}', undefined],
     ['config not an object', '{"config":"x","layers":[]}', undefined],
@@ -32,7 +57,10 @@ describe('detectManifestMediaType', () => {
 
   it('reads a Uint8Array view at an offset', () => {
     const backing = Buffer.from(`xx{"manifests":[]}`);
-    assert.equal(detectManifestMediaType(new Uint8Array(backing.buffer, backing.byteOffset + 2, backing.length - 2)), MediaTypes.ociIndex);
+    assert.equal(
+      detectManifestMediaType(new Uint8Array(backing.buffer, backing.byteOffset + 2, backing.length - 2)),
+      MediaTypes.ociIndex,
+    );
   });
 });
 

@@ -143,7 +143,11 @@ describe('parseRegistryHost', () => {
   ];
   for (const host of invalid) {
     it(`rejects ${JSON.stringify(host.slice(0, 40))}`, () => {
-      rejects(() => parseRegistryHost(host), 'NAME_INVALID', `invalid registry host ${JSON.stringify(host.slice(0, 300))}`);
+      rejects(
+        () => parseRegistryHost(host),
+        'NAME_INVALID',
+        `invalid registry host ${JSON.stringify(host.slice(0, 300))}`,
+      );
       assert.equal(isRegistryHost(host), false);
     });
   }
@@ -163,7 +167,8 @@ describe('imageName', () => {
     ['[::1]:5000', 'app', 'v1', '[::1]:5000/app:v1'],
   ];
   for (const [registry, repository, tag, want] of cases) {
-    it(`${registry} + ${repository}:${tag} → ${want}`, () => assert.equal(imageName(registry, repository, tag), want));
+    it(`${registry} + ${repository}:${tag} → ${want}`, () =>
+      assert.equal(imageName(registry, repository, tag), want));
   }
 
   const normalized: Array<[string, string]> = [

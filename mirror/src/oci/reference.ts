@@ -21,7 +21,9 @@ export const DOCKER_HUB_ALIASES: readonly string[] = ['docker.io', 'index.docker
 export function parseRepository(name: string): string {
   if (name.length === 0) throw new OciError('NAME_INVALID', { message: 'repository name is empty' });
   if (name.length > MAX_REPOSITORY_LENGTH) {
-    throw new OciError('NAME_INVALID', { message: `repository name is longer than ${MAX_REPOSITORY_LENGTH} characters` });
+    throw new OciError('NAME_INVALID', {
+      message: `repository name is longer than ${MAX_REPOSITORY_LENGTH} characters`,
+    });
   }
   for (const component of name.split('/')) {
     if (!PATH_COMPONENT.test(component)) {
@@ -35,12 +37,17 @@ export function parseRepository(name: string): string {
 
 /** True when `name` is a valid repository name. */
 export function isRepository(name: string): boolean {
-  return name.length > 0 && name.length <= MAX_REPOSITORY_LENGTH && name.split('/').every((c) => PATH_COMPONENT.test(c));
+  return (
+    name.length > 0 &&
+    name.length <= MAX_REPOSITORY_LENGTH &&
+    name.split('/').every((c) => PATH_COMPONENT.test(c))
+  );
 }
 
 /** Validates a tag (`1.27`, `latest`) and returns it; TAG_INVALID otherwise. */
 export function parseTag(tag: string): string {
-  if (!TAG.test(tag)) throw new OciError('TAG_INVALID', { message: `invalid tag ${JSON.stringify(tag.slice(0, 200))}` });
+  if (!TAG.test(tag))
+    throw new OciError('TAG_INVALID', { message: `invalid tag ${JSON.stringify(tag.slice(0, 200))}` });
   return tag;
 }
 
