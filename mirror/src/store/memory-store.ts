@@ -9,6 +9,7 @@ import type {
   ReadRange,
   StoreEvent,
 } from './content-store.js';
+import { checkRange } from './read-range.js';
 
 /** OCI media types the fake uses when it builds images. */
 export const OCI_MANIFEST_MEDIA_TYPE = 'application/vnd.oci.image.manifest.v1+json';
@@ -225,27 +226,6 @@ export class MemoryStore implements ContentStore {
     const blob = VALID_DIGEST.test(digest) ? this.#blobs.get(digest) : undefined;
     return blob && { digest, size: blob.bytes.length, labels: { ...blob.labels } };
   }
-}
-
-/**
- * Checks `range` against a blob of `size` bytes and returns the half-open byte interval.
- * Shared by the stores so they reject the same ranges with the same message.
- */
-export function checkRange(range: ReadRange | undefined, size: number): { start: number; end: number } {
-  const offset = range?.offset ?? 0;
-  const length = range?.length ?? size - offset;
-  if (
-    !Number.isSafeInteger(offset) ||
-    !Number.isSafeInteger(length) ||
-    offset < 0 ||
-    length < 0 ||
-    offset + length > size
-  ) {
-    throw new RangeError(
-      `range offset=${offset} length=${range?.length ?? 'rest'} is outside the blob of ${size} bytes`,
-    );
-  }
-  return { start: offset, end: offset + length };
 }
 
 function splitImageName(name: string): { registry: string; repository: string } {
