@@ -8,18 +8,27 @@ async function* list<T>(items: readonly T[]): AsyncGenerator<T> {
 }
 
 describe('createLatencyTracker', () => {
-  const cases: { name: string; samples: number[]; options?: Parameters<typeof createLatencyTracker>[0]; want: number }[] =
-    [
-      { name: 'no samples: initial', samples: [], want: 50 },
-      { name: 'no samples: initial clamped to max', samples: [], options: { initial: 900 }, want: 500 },
-      { name: 'p90 of 1..10', samples: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => n * 10), want: 90 },
-      { name: 'p90 of unsorted', samples: [100, 10, 30, 20, 90, 80, 70, 60, 50, 40], want: 90 },
-      { name: 'clamped to min', samples: [1, 1, 2], want: 5 },
-      { name: 'clamped to max', samples: [800, 900, 1000], want: 500 },
-      { name: 'p50', samples: [10, 20, 30, 40], options: { percentile: 0.5 }, want: 20 },
-      { name: 'window forgets old samples', samples: [400, 400, 400, 20, 20, 20], options: { window: 3 }, want: 20 },
-      { name: 'ignores negative and NaN', samples: [-5, Number.NaN, 40], want: 40 },
-    ];
+  const cases: {
+    name: string;
+    samples: number[];
+    options?: Parameters<typeof createLatencyTracker>[0];
+    want: number;
+  }[] = [
+    { name: 'no samples: initial', samples: [], want: 50 },
+    { name: 'no samples: initial clamped to max', samples: [], options: { initial: 900 }, want: 500 },
+    { name: 'p90 of 1..10', samples: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => n * 10), want: 90 },
+    { name: 'p90 of unsorted', samples: [100, 10, 30, 20, 90, 80, 70, 60, 50, 40], want: 90 },
+    { name: 'clamped to min', samples: [1, 1, 2], want: 5 },
+    { name: 'clamped to max', samples: [800, 900, 1000], want: 500 },
+    { name: 'p50', samples: [10, 20, 30, 40], options: { percentile: 0.5 }, want: 20 },
+    {
+      name: 'window forgets old samples',
+      samples: [400, 400, 400, 20, 20, 20],
+      options: { window: 3 },
+      want: 20,
+    },
+    { name: 'ignores negative and NaN', samples: [-5, Number.NaN, 40], want: 40 },
+  ];
   for (const c of cases) {
     it(c.name, () => {
       const tracker = createLatencyTracker(c.options);
@@ -29,9 +38,15 @@ describe('createLatencyTracker', () => {
   }
 
   it('rejects bad options', () => {
-    assert.throws(() => createLatencyTracker({ percentile: 0 }), { message: 'percentile must be in (0, 1], got 0' });
-    assert.throws(() => createLatencyTracker({ window: 0 }), { message: 'window must be a positive integer, got 0' });
-    assert.throws(() => createLatencyTracker({ min: 10, max: 5 }), { message: 'min (10) must not exceed max (5)' });
+    assert.throws(() => createLatencyTracker({ percentile: 0 }), {
+      message: 'percentile must be in (0, 1], got 0',
+    });
+    assert.throws(() => createLatencyTracker({ window: 0 }), {
+      message: 'window must be a positive integer, got 0',
+    });
+    assert.throws(() => createLatencyTracker({ min: 10, max: 5 }), {
+      message: 'min (10) must not exceed max (5)',
+    });
   });
 });
 
@@ -51,11 +66,14 @@ describe('hedge', () => {
       },
       { delay: () => 20 },
     );
-    assert.deepEqual({ value: won.value, candidate: won.candidate, index: won.index }, {
-      value: 'FAST',
-      candidate: 'fast',
-      index: 1,
-    });
+    assert.deepEqual(
+      { value: won.value, candidate: won.candidate, index: won.index },
+      {
+        value: 'FAST',
+        candidate: 'fast',
+        index: 1,
+      },
+    );
     assert.deepEqual(started, ['slow', 'fast']);
     assert.deepEqual(aborted, ['slow']);
     assert.ok(performance.now() - began < 150, 'did not wait for the slow candidate');
@@ -136,11 +154,10 @@ describe('hedge', () => {
 
   it('rejects with the reason of the outer signal', async () => {
     const controller = new AbortController();
-    const pending = hedge(
-      list(['a']),
-      (name, signal) => sleep(1_000, name, { signal }),
-      { delay: () => 1_000, signal: controller.signal },
-    );
+    const pending = hedge(list(['a']), (name, signal) => sleep(1_000, name, { signal }), {
+      delay: () => 1_000,
+      signal: controller.signal,
+    });
     controller.abort(new Error('client went away'));
     await assert.rejects(pending, { message: 'client went away' });
   });

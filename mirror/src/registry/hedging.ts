@@ -29,8 +29,10 @@ export function createLatencyTracker(options: LatencyTrackerOptions = {}): Laten
   const min = options.min ?? 5;
   const max = options.max ?? 500;
   const initial = options.initial ?? 50;
-  if (!(percentile > 0 && percentile <= 1)) throw new RangeError(`percentile must be in (0, 1], got ${percentile}`);
-  if (!(Number.isInteger(window) && window > 0)) throw new RangeError(`window must be a positive integer, got ${window}`);
+  if (!(percentile > 0 && percentile <= 1))
+    throw new RangeError(`percentile must be in (0, 1], got ${percentile}`);
+  if (!(Number.isInteger(window) && window > 0))
+    throw new RangeError(`window must be a positive integer, got ${window}`);
   if (!(min <= max)) throw new RangeError(`min (${min}) must not exceed max (${max})`);
   const samples: number[] = [];
   let next = 0;

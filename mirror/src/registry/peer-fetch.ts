@@ -1,0 +1,916 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { Metrics } from '../metrics/metrics.js';
+import type { PeerLocation, Router } from '../routing/router.js';
+import type { Digest } from '../store/content-store.js';
+import { createLatencyTracker, hedge, HedgeExhaustedError, type LatencyTrackerOptions } from './hedging.js';
+import type { PeerBlob, PeerManifest, PeerRequest, PeerSource } from './peer-source.js';
+
+/** The loop-guard header sent on every request to a peer: such requests are served from local content only. */
+export const MIRRORED_HEADER = 'X-Peili-Mirrored';
+
+/** Manifest media types asked for from peers (plus `*∕*`, as containerd does). */
+const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  '*/*',
+].join(', ');
+
+/** The subset of pino's logger the mirror path uses. */
+export interface PeerFetchLogger {
+  debug(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+/** Collaborators of {@link createPeerSource}. */
+export interface PeerFetchDeps {
+  readonly router: Router;
+  readonly metrics?: Metrics;
+  readonly logger?: PeerFetchLogger;
+  /** The HTTP client; the global (undici, keep-alive pooled) fetch by default. */
+  readonly fetch?: typeof fetch;
+}
+
+/** Tunables of {@link createPeerSource}; every field has its default in {@link PEER_FETCH_DEFAULTS}. */
+export interface PeerFetchOptions {
+  /** Budget in ms for the router to name a first holder; none by then means "no peer can serve". */
+  readonly lookupTimeout?: number;
+  /** How long in ms a lookup may keep finding more holders (for hedging and resumes). */
+  readonly lookupWindow?: number;
+  /** Holders asked for per lookup. */
+  readonly lookupCount?: number;
+  /** Time in ms to response headers for manifests and HEAD requests (connect included). */
+  readonly headersTimeout?: number;
+  /** Time in ms to response headers for blob GETs (hedging starts other peers much earlier). */
+  readonly blobHeadersTimeout?: number;
+  /** Overall deadline in ms of a manifest or blob-size call, across all holders. */
+  readonly manifestDeadline?: number;
+  /** Largest manifest body accepted, in bytes. */
+  readonly maxManifestSize?: number;
+  /** A body that yields no byte for this long (ms) counts as broken: switch peers. */
+  readonly idleTimeout?: number;
+  /** Hedge delay tracker (time to headers of blob requests). */
+  readonly hedging?: LatencyTrackerOptions;
+  /** First cool-down of a failing peer, in ms; doubles with each further failure. */
+  readonly coolDownBase?: number;
+  /** Longest cool-down, in ms. */
+  readonly coolDownMax?: number;
+  /** How many recently peer-fetched digests {@link PeerFetcher.servedFromPeer} remembers. */
+  readonly servedCacheSize?: number;
+}
+
+/** Defaults of {@link PeerFetchOptions}, in one place. */
+export const PEER_FETCH_DEFAULTS: Readonly<Required<Omit<PeerFetchOptions, 'hedging'>>> = Object.freeze({
+  lookupTimeout: 20,
+  lookupWindow: 500,
+  lookupCount: 3,
+  headersTimeout: 300,
+  blobHeadersTimeout: 2_000,
+  manifestDeadline: 3_000,
+  maxManifestSize: 4 * 1024 * 1024,
+  idleTimeout: 3_000,
+  coolDownBase: 1_000,
+  coolDownMax: 60_000,
+  servedCacheSize: 4_096,
+});
+
+/** A {@link PeerSource} that also remembers which digests it recently fetched from peers. */
+export interface PeerFetcher extends PeerSource {
+  /** True when `digest` was recently served to this node by a peer (to attribute ingested bytes). */
+  servedFromPeer(digest: Digest): boolean;
+}
+
+/** Why one call to a peer failed; `reason` is the `peer_errors_total` label. */
+export class PeerFailure extends Error {
+  override readonly name = 'PeerFailure';
+  constructor(
+    readonly peerId: string,
+    readonly reason: PeerFailureReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Failure reasons counted in `peer_errors_total{reason}`. */
+export type PeerFailureReason =
+  | 'timeout'
+  | 'refused'
+  | 'network'
+  | 'notfound'
+  | 'status'
+  | 'digest'
+  | 'toolarge'
+  | 'range'
+  | 'broken'
+  | 'stall';
+
+/** Reasons that put a peer in cool-down: it misbehaved, it did not merely lack the content. */
+const COOL_DOWN_REASONS: ReadonlySet<PeerFailureReason> = new Set([
+  'timeout',
+  'refused',
+  'network',
+  'status',
+  'digest',
+  'broken',
+  'stall',
+]);
+
+// Private reference helpers until mirror/src/oci lands; same rules as the distribution spec.
+const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const REPOSITORY_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
+
+function isDigestString(value: string): value is Digest {
+  return DIGEST_RE.test(value);
+}
+
+function hashFor(digest: Digest): Hash {
+  return createHash(digest.startsWith('sha512:') ? 'sha512' : 'sha256');
+}
+
+function digestMatches(digest: Digest, hash: Hash): boolean {
+  return `${digest.slice(0, digest.indexOf(':'))}:${hash.digest('hex')}` === digest;
+}
+
+/**
+ * containerd's image name for a tag: `docker.io` (and its alias `index.docker.io`) gets the
+ * `library/` prefix on single-segment repositories, e.g. `docker.io` + `nginx` + `1.27` →
+ * `docker.io/library/nginx:1.27`. This is the routing key of a tag.
+ */
+export function imageName(registry: string, repository: string, tag: string): string {
+  const host = registry === 'index.docker.io' ? 'docker.io' : registry;
+  const repo = host === 'docker.io' && !repository.includes('/') ? `library/${repository}` : repository;
+  return `${host}/${repo}:${tag}`;
+}
+
+/** Exponential, capped cool-down per peer id; a success clears it. */
+class CoolDowns {
+  private readonly entries = new Map<string, { failures: number; until: number }>();
+  constructor(
+    private readonly base: number,
+    private readonly max: number,
+  ) {}
+  fail(id: string): void {
+    const failures = (this.entries.get(id)?.failures ?? 0) + 1;
+    const period = Math.min(this.max, this.base * 2 ** Math.min(failures - 1, 30));
+    this.entries.set(id, { failures, until: Date.now() + period });
+  }
+  succeed(id: string): void {
+    this.entries.delete(id);
+  }
+  cooling(id: string): boolean {
+    const entry = this.entries.get(id);
+    return entry !== undefined && entry.until > Date.now();
+  }
+}
+
+/** A small LRU set of digests. */
+class RecentSet {
+  private readonly items = new Map<string, true>();
+  constructor(private readonly capacity: number) {}
+  add(key: string): void {
+    this.items.delete(key);
+    this.items.set(key, true);
+    if (this.items.size > this.capacity) {
+      const oldest = this.items.keys().next();
+      if (!oldest.done) this.items.delete(oldest.value);
+    }
+  }
+  has(key: string): boolean {
+    return this.items.has(key);
+  }
+}
+
+/** Collects the holders a lookup finds, so several attempts (hedges, resumes) can walk them. */
+class Holders {
+  private readonly found: PeerLocation[] = [];
+  private done = false;
+  private wake: (() => void)[] = [];
+
+  constructor(router: Router, key: string, count: number, signal: AbortSignal, logger?: PeerFetchLogger) {
+    // Do not rely on the router alone to honour the signal: waiters must never outlive the lookup.
+    signal.addEventListener(
+      'abort',
+      () => {
+        this.done = true;
+        this.notify();
+      },
+      { once: true },
+    );
+    void (async () => {
+      try {
+        for await (const peer of router.lookup(key, { signal, count })) {
+          if (this.found.some((p) => p.id === peer.id)) continue;
+          this.found.push(peer);
+          this.notify();
+          if (this.found.length >= count) break;
+        }
+      } catch (error) {
+        if (!signal.aborted) logger?.debug({ key, err: error }, 'peer lookup failed');
+      } finally {
+        this.done = true;
+        this.notify();
+      }
+    })();
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = [];
+    for (const w of wake) w();
+  }
+
+  /** The i-th holder, waiting for the lookup to find it; undefined once the lookup ended without it. */
+  async at(index: number): Promise<PeerLocation | undefined> {
+    while (this.found.length <= index && !this.done) {
+      await new Promise<void>((resolve) => this.wake.push(resolve));
+    }
+    return this.found[index];
+  }
+
+  /** Whether a first holder shows up within `ms`. */
+  async first(ms: number): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), ms);
+    });
+    try {
+      return (await Promise.race([this.at(0), timeout])) !== undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Holders in lookup order, minus `exclude`; peers in cool-down are skipped unless no other
+   * holder is left, in which case they are tried last rather than not at all.
+   */
+  async *candidates(exclude: ReadonlySet<string>, coolDowns: CoolDowns): AsyncGenerator<PeerLocation> {
+    const cooling: PeerLocation[] = [];
+    let yielded = 0;
+    for (let i = 0; ; i++) {
+      const peer = await this.at(i);
+      if (!peer) break;
+      if (exclude.has(peer.id)) continue;
+      if (coolDowns.cooling(peer.id)) {
+        cooling.push(peer);
+        continue;
+      }
+      yielded++;
+      yield peer;
+    }
+    if (yielded === 0) yield* cooling;
+  }
+}
+
+/** An opened blob response from one peer, headers received, body not yet read. */
+interface OpenBlob {
+  readonly peer: PeerLocation;
+  readonly size: number;
+  readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly controller: AbortController;
+  /** Bytes at the start of the body to drop (a peer answered 200 to a ranged request). */
+  skip: number;
+}
+
+/** Runs `fn` with a signal that aborts when `parent` does or after `ms`, whichever first. */
+function linkedController(
+  parent: AbortSignal | undefined,
+  ms?: number,
+): { controller: AbortController; dispose(): void } {
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(parent?.reason);
+  if (parent?.aborted) controller.abort(parent.reason);
+  else parent?.addEventListener('abort', onAbort, { once: true });
+  const timer =
+    ms === undefined
+      ? undefined
+      : setTimeout(() => controller.abort(new Error(`deadline of ${ms} ms exceeded`)), ms);
+  return {
+    controller,
+    dispose() {
+      if (timer) clearTimeout(timer);
+      parent?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+/** Rejects with a stall failure when `promise` does not settle within `ms`; `onTimeout` runs first. */
+function withIdleTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(onTimeout()), ms);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** Maps a fetch exception to a failure reason. */
+function networkReason(error: unknown, timedOut: boolean): PeerFailureReason {
+  if (timedOut) return 'timeout';
+  const cause = (error as { cause?: { code?: string } } | undefined)?.cause;
+  if (cause?.code === 'ECONNREFUSED') return 'refused';
+  return 'network';
+}
+
+/** Parses `bytes a-b/size` of a 206 response. */
+function parseContentRange(value: string | null): { start: number; end: number; size: number } | undefined {
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value ?? '');
+  if (!m) return undefined;
+  return { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) };
+}
+
+/** Creates the mirror path's {@link PeerSource}: lookups, verified manifests, hedged and resumable blobs. */
+export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions = {}): PeerFetcher {
+  const opts = { ...PEER_FETCH_DEFAULTS, ...options };
+  const doFetch = deps.fetch ?? fetch;
+  const tracker = createLatencyTracker(options.hedging);
+  const coolDowns = new CoolDowns(opts.coolDownBase, opts.coolDownMax);
+  const recent = new RecentSet(opts.servedCacheSize);
+  const { router, metrics, logger } = deps;
+
+  /** Counts and logs a failure; cools the peer down when it misbehaved. */
+  const recordFailure = (operation: string, failure: PeerFailure): void => {
+    metrics?.peerErrors.inc({ operation, reason: failure.reason });
+    if (COOL_DOWN_REASONS.has(failure.reason)) coolDowns.fail(failure.peerId);
+    const log = failure.reason === 'digest' ? logger?.warn : logger?.debug;
+    log?.call(logger, { peer: failure.peerId, operation, reason: failure.reason }, failure.message);
+  };
+
+  const peerUrl = (
+    peer: PeerLocation,
+    request: PeerRequest,
+    kind: 'manifests' | 'blobs',
+    ref: string,
+  ): string =>
+    `${peer.registryUrl}/v2/${request.repository}/${kind}/${ref}?ns=${encodeURIComponent(request.registry)}`;
+
+  /** Sends one request; resolves once headers arrived, within `timeout` ms. The body is left unread. */
+  const send = async (
+    peer: PeerLocation,
+    url: string,
+    init: { method: 'GET' | 'HEAD'; headers: Record<string, string> },
+    timeout: number,
+    signal: AbortSignal,
+  ): Promise<{ response: Response; controller: AbortController }> => {
+    // The controller outlives the headers wait: aborting it later cancels the body read.
+    const link = linkedController(signal);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      link.controller.abort(new Error('headers timeout'));
+    }, timeout);
+    try {
+      const response = await doFetch(url, {
+        method: init.method,
+        headers: { ...init.headers, [MIRRORED_HEADER]: 'true', 'Accept-Encoding': 'identity' },
+        signal: link.controller.signal,
+        redirect: 'error',
+      });
+      return { response, controller: link.controller };
+    } catch (error) {
+      if (signal.aborted) throw signal.reason;
+      throw new PeerFailure(
+        peer.id,
+        networkReason(error, timedOut),
+        timedOut
+          ? `no response headers within ${timeout} ms`
+          : `request failed: ${String((error as Error).cause ?? error)}`,
+      );
+    } finally {
+      clearTimeout(timer);
+      // The parent link must stay until the body is done; callers abort `controller` to release it.
+      link.controller.signal.addEventListener('abort', () => link.dispose(), { once: true });
+    }
+  };
+
+  /** Turns a non-success status into a failure (and releases the body). */
+  const statusFailure = (
+    peer: PeerLocation,
+    response: Response,
+    controller: AbortController,
+  ): PeerFailure => {
+    controller.abort();
+    if (response.status === 404) return new PeerFailure(peer.id, 'notfound', 'peer answered 404');
+    if (response.status === 416) return new PeerFailure(peer.id, 'range', 'peer answered 416');
+    return new PeerFailure(peer.id, 'status', `peer answered ${response.status}`);
+  };
+
+  /** Reads a manifest body within the size limit, a chunk at most `idle` ms apart. */
+  const readBounded = async (
+    peer: PeerLocation,
+    response: Response,
+    controller: AbortController,
+  ): Promise<Buffer> => {
+    const declared = Number(response.headers.get('content-length') ?? NaN);
+    if (declared > opts.maxManifestSize) {
+      controller.abort();
+      throw new PeerFailure(
+        peer.id,
+        'toolarge',
+        `manifest of ${declared} bytes exceeds ${opts.maxManifestSize}`,
+      );
+    }
+    if (!response.body) return Buffer.alloc(0);
+    const reader = response.body.getReader();
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    try {
+      for (;;) {
+        const { done, value } = await withIdleTimeout(reader.read(), opts.headersTimeout, () => {
+          controller.abort();
+          return new PeerFailure(peer.id, 'stall', `manifest body stalled for ${opts.headersTimeout} ms`);
+        });
+        if (done) break;
+        total += value.byteLength;
+        if (total > opts.maxManifestSize) {
+          throw new PeerFailure(peer.id, 'toolarge', `manifest exceeds ${opts.maxManifestSize} bytes`);
+        }
+        chunks.push(value);
+      }
+    } catch (error) {
+      if (error instanceof PeerFailure) throw error;
+      throw new PeerFailure(peer.id, 'broken', `manifest body broke: ${String(error)}`);
+    } finally {
+      controller.abort();
+    }
+    metrics?.peerFetchedBytes.inc(total);
+    return Buffer.concat(chunks, total);
+  };
+
+  const fetchManifest = async (
+    peer: PeerLocation,
+    request: PeerRequest & { readonly reference: string },
+    signal: AbortSignal,
+  ): Promise<PeerManifest> => {
+    const { response, controller } = await send(
+      peer,
+      peerUrl(peer, request, 'manifests', request.reference),
+      { method: 'GET', headers: { Accept: MANIFEST_ACCEPT } },
+      opts.headersTimeout,
+      signal,
+    );
+    if (response.status !== 200) throw statusFailure(peer, response, controller);
+    let expected: string | null = request.reference;
+    if (!isDigestString(request.reference)) {
+      expected = response.headers.get('docker-content-digest');
+      if (expected === null || !isDigestString(expected)) {
+        controller.abort();
+        throw new PeerFailure(
+          peer.id,
+          'digest',
+          `tag answer without a valid Docker-Content-Digest (${expected})`,
+        );
+      }
+    }
+    const digest = expected as Digest;
+    const body = await readBounded(peer, response, controller);
+    const hash = hashFor(digest).update(body);
+    if (!digestMatches(digest, hash)) {
+      throw new PeerFailure(peer.id, 'digest', `manifest body does not match ${digest}`);
+    }
+    return {
+      mediaType: manifestMediaType(response.headers.get('content-type'), body),
+      digest,
+      body,
+      peerId: peer.id,
+    };
+  };
+
+  /** Opens a blob GET on `peer` for bytes [start, end] (end undefined = to the end of the blob). */
+  const openBlob = async (
+    peer: PeerLocation,
+    request: PeerRequest & { readonly digest: Digest },
+    start: number,
+    end: number | undefined,
+    signal: AbortSignal,
+  ): Promise<OpenBlob> => {
+    const headers: Record<string, string> = {};
+    if (start > 0 || end !== undefined) headers.Range = `bytes=${start}-${end ?? ''}`;
+    const began = performance.now();
+    const { response, controller } = await send(
+      peer,
+      peerUrl(peer, request, 'blobs', request.digest),
+      { method: 'GET', headers },
+      opts.blobHeadersTimeout,
+      signal,
+    );
+    let size: number;
+    let skip = 0;
+    if (response.status === 206) {
+      const range = parseContentRange(response.headers.get('content-range'));
+      if (
+        !range ||
+        range.start !== start ||
+        (end !== undefined && range.end !== Math.min(end, range.size - 1))
+      ) {
+        controller.abort();
+        throw new PeerFailure(
+          peer.id,
+          'range',
+          `unexpected Content-Range ${response.headers.get('content-range')}`,
+        );
+      }
+      if (end === undefined && range.end !== range.size - 1) {
+        controller.abort();
+        throw new PeerFailure(
+          peer.id,
+          'range',
+          `short Content-Range ${response.headers.get('content-range')}`,
+        );
+      }
+      size = range.size;
+    } else if (response.status === 200) {
+      size = Number(response.headers.get('content-length') ?? NaN);
+      if (!Number.isSafeInteger(size) || size < 0) {
+        controller.abort();
+        throw new PeerFailure(peer.id, 'status', 'blob answer without Content-Length');
+      }
+      skip = start; // the peer ignored our Range: drop the bytes before it
+    } else {
+      throw statusFailure(peer, response, controller);
+    }
+    if (!response.body) {
+      controller.abort();
+      throw new PeerFailure(peer.id, 'broken', 'blob answer without a body');
+    }
+    tracker.observe(performance.now() - began);
+    return { peer, size, reader: response.body.getReader(), controller, skip };
+  };
+
+  /** Wraps an attempt so its failure is recorded once, unless it was merely cancelled. */
+  const recorded =
+    <A extends unknown[], T>(operation: string, fn: (...args: [...A, AbortSignal]) => Promise<T>) =>
+    async (...args: [...A, AbortSignal]): Promise<T> => {
+      const signal = args[args.length - 1] as AbortSignal;
+      try {
+        const value = await fn(...args);
+        return value;
+      } catch (error) {
+        if (error instanceof PeerFailure && !signal.aborted) recordFailure(operation, error);
+        throw error;
+      }
+    };
+
+  const tryManifest = recorded('manifest', fetchManifest);
+  const tryBlob = recorded('blob', openBlob);
+
+  const headBlob = recorded(
+    'blob-size',
+    async (peer: PeerLocation, request: PeerRequest & { readonly digest: Digest }, signal: AbortSignal) => {
+      const { response, controller } = await send(
+        peer,
+        peerUrl(peer, request, 'blobs', request.digest),
+        { method: 'HEAD', headers: {} },
+        opts.headersTimeout,
+        signal,
+      );
+      controller.abort();
+      if (response.status !== 200) throw statusFailure(peer, response, controller);
+      const size = Number(response.headers.get('content-length') ?? NaN);
+      if (!Number.isSafeInteger(size) || size < 0)
+        throw new PeerFailure(peer.id, 'status', 'HEAD without Content-Length');
+      return { size, peer };
+    },
+  );
+
+  return {
+    servedFromPeer(digest) {
+      return recent.has(digest);
+    },
+
+    async manifest(request, signal) {
+      const reference = request.reference;
+      if (!REPOSITORY_RE.test(request.repository) || !(isDigestString(reference) || TAG_RE.test(reference))) {
+        return undefined;
+      }
+      const key = isDigestString(reference)
+        ? reference
+        : imageName(request.registry, request.repository, reference);
+      const op = linkedController(signal, opts.manifestDeadline);
+      const lookup = linkedController(op.controller.signal, opts.lookupWindow);
+      try {
+        const holders = new Holders(router, key, opts.lookupCount, lookup.controller.signal, logger);
+        if (!(await holders.first(opts.lookupTimeout))) return undefined;
+        for await (const peer of holders.candidates(new Set(), coolDowns)) {
+          try {
+            const manifest = await tryManifest(peer, request, op.controller.signal);
+            coolDowns.succeed(peer.id);
+            recent.add(manifest.digest);
+            return manifest;
+          } catch (error) {
+            if (!(error instanceof PeerFailure)) break; // our deadline or the caller's abort
+          }
+        }
+        if (signal.aborted) throw signal.reason;
+        return undefined;
+      } finally {
+        lookup.controller.abort();
+        lookup.dispose();
+        op.controller.abort();
+        op.dispose();
+      }
+    },
+
+    async blobSize(request, signal) {
+      if (!REPOSITORY_RE.test(request.repository) || !isDigestString(request.digest)) return undefined;
+      const op = linkedController(signal, opts.manifestDeadline);
+      const lookup = linkedController(op.controller.signal, opts.lookupWindow);
+      try {
+        const holders = new Holders(
+          router,
+          request.digest,
+          opts.lookupCount,
+          lookup.controller.signal,
+          logger,
+        );
+        if (!(await holders.first(opts.lookupTimeout))) return undefined;
+        const won = await hedge(
+          holders.candidates(new Set(), coolDowns),
+          (peer, s) => headBlob(peer, request, s),
+          {
+            delay: () => tracker.delay(),
+            signal: op.controller.signal,
+          },
+        );
+        coolDowns.succeed(won.value.peer.id);
+        return won.value.size;
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        if (error instanceof HedgeExhaustedError || op.controller.signal.aborted) return undefined;
+        throw error;
+      } finally {
+        lookup.controller.abort();
+        lookup.dispose();
+        op.controller.abort();
+        op.dispose();
+      }
+    },
+
+    async blob(request, signal) {
+      const range = request.range;
+      if (!REPOSITORY_RE.test(request.repository) || !isDigestString(request.digest)) return undefined;
+      if (range && (!(range.start >= 0) || (range.end !== undefined && range.end < range.start)))
+        return undefined;
+      // `op` lives as long as the returned stream: it carries the lookup (for resumes) and every fetch.
+      const op = linkedController(signal);
+      const lookup = linkedController(op.controller.signal, opts.lookupWindow);
+      const release = (): void => {
+        lookup.controller.abort();
+        lookup.dispose();
+        op.controller.abort();
+        op.dispose();
+      };
+      const holders = new Holders(router, request.digest, opts.lookupCount, lookup.controller.signal, logger);
+      let opened: OpenBlob;
+      try {
+        if (!(await holders.first(opts.lookupTimeout))) {
+          release();
+          return undefined;
+        }
+        const won = await hedge(
+          holders.candidates(new Set(), coolDowns),
+          (peer, s) => tryBlob(peer, request, range?.start ?? 0, range?.end, s),
+          {
+            delay: () => tracker.delay(),
+            signal: op.controller.signal,
+            dispose: (late) => late.controller.abort(),
+          },
+        );
+        opened = won.value;
+      } catch (error) {
+        release();
+        if (signal.aborted) throw signal.reason;
+        if (error instanceof HedgeExhaustedError) return undefined;
+        throw error;
+      }
+      const start = range?.start ?? 0;
+      if (start >= opened.size && !(start === 0 && opened.size === 0)) {
+        opened.controller.abort();
+        release();
+        return undefined;
+      }
+      const end = Math.min(range?.end ?? opened.size - 1, opened.size - 1);
+      recent.add(request.digest);
+      const stream = new PeerBlobStream({
+        request,
+        source: opened,
+        start,
+        end,
+        verify: range === undefined,
+        holders,
+        reopen: (peer, from, s) => tryBlob(peer, request, from, end, s),
+        signal: op.controller.signal,
+        release,
+        onBytes: (n) => metrics?.peerFetchedBytes.inc(n),
+        onFailure: (failure) => recordFailure('blob', failure),
+        coolDowns,
+        idleTimeout: opts.idleTimeout,
+      });
+      return { size: opened.size, range: { start, end }, stream, peerId: opened.peer.id } satisfies PeerBlob;
+    },
+  };
+}
+
+/** The media type of a manifest: the peer's Content-Type when it names one, else the body's `mediaType`. */
+function manifestMediaType(contentType: string | null, body: Buffer): string {
+  const declared = (contentType ?? '').split(';')[0]?.trim() ?? '';
+  if (declared.startsWith('application/vnd.')) return declared;
+  try {
+    const parsed = JSON.parse(body.toString('utf8')) as { mediaType?: unknown; manifests?: unknown };
+    if (typeof parsed.mediaType === 'string' && parsed.mediaType !== '') return parsed.mediaType;
+    return Array.isArray(parsed.manifests)
+      ? 'application/vnd.oci.image.index.v1+json'
+      : 'application/vnd.oci.image.manifest.v1+json';
+  } catch {
+    return declared || 'application/octet-stream';
+  }
+}
+
+/** What {@link PeerBlobStream} needs to serve one range and resume it elsewhere. */
+interface PeerBlobStreamInit {
+  readonly request: PeerRequest & { readonly digest: Digest };
+  readonly source: OpenBlob;
+  readonly start: number;
+  readonly end: number;
+  /** Hash the bytes and fail at the end on a mismatch (only when the whole blob is streamed). */
+  readonly verify: boolean;
+  readonly holders: Holders;
+  readonly reopen: (peer: PeerLocation, from: number, signal: AbortSignal) => Promise<OpenBlob>;
+  readonly signal: AbortSignal;
+  readonly release: () => void;
+  readonly onBytes: (n: number) => void;
+  readonly onFailure: (failure: PeerFailure) => void;
+  readonly coolDowns: CoolDowns;
+  readonly idleTimeout: number;
+}
+
+/**
+ * One continuous stream of bytes [start, end] of a blob, pulled from a peer only as fast as the
+ * consumer reads (backpressure: one chunk is read per `_read`). When a peer breaks, stalls or ends
+ * early, it continues from the next holder at the next missing byte; the consumer never notices.
+ */
+class PeerBlobStream extends Readable {
+  private source: OpenBlob | undefined;
+  private position: number;
+  private readonly hash: Hash | undefined;
+  private readonly failed = new Set<string>();
+  private readonly contributors = new Set<string>();
+  private pulling = false;
+
+  constructor(private readonly init: PeerBlobStreamInit) {
+    super({ highWaterMark: 256 * 1024 });
+    this.source = init.source;
+    this.position = init.start;
+    this.hash = init.verify ? hashFor(init.request.digest) : undefined;
+    if (init.signal.aborted) this.destroy(init.signal.reason as Error);
+    else init.signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private readonly onAbort = (): void => {
+    this.destroy(this.init.signal.reason instanceof Error ? this.init.signal.reason : new Error('aborted'));
+  };
+
+  override _read(): void {
+    if (this.pulling) return;
+    this.pulling = true;
+    this.pump().then(
+      () => {
+        this.pulling = false;
+      },
+      (error: unknown) => {
+        this.pulling = false;
+        this.destroy(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.source?.controller.abort();
+    this.source = undefined;
+    this.init.signal.removeEventListener('abort', this.onAbort);
+    this.init.release();
+    callback(error);
+  }
+
+  /** Reads chunks from the current source until the consumer is full or the range is complete. */
+  private async pump(): Promise<void> {
+    for (;;) {
+      if (this.destroyed) return;
+      if (this.position > this.init.end) return this.complete();
+      const source = this.source ?? (await this.resumeElsewhere());
+      if (this.destroyed) return;
+      let chunk: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>;
+      try {
+        chunk = await withIdleTimeout(source.reader.read(), this.init.idleTimeout, () => {
+          source.controller.abort();
+          return new PeerFailure(source.peer.id, 'stall', `no byte for ${this.init.idleTimeout} ms`);
+        });
+      } catch (error) {
+        if (this.destroyed) return;
+        this.fail(
+          error instanceof PeerFailure
+            ? error
+            : new PeerFailure(source.peer.id, 'broken', `stream broke: ${String(error)}`),
+        );
+        continue;
+      }
+      if (chunk.done) {
+        this.fail(
+          new PeerFailure(
+            source.peer.id,
+            'broken',
+            `stream ended at byte ${this.position} of ${this.init.end + 1}`,
+          ),
+        );
+        continue;
+      }
+      this.init.onBytes(chunk.value.byteLength);
+      let bytes = Buffer.from(chunk.value.buffer, chunk.value.byteOffset, chunk.value.byteLength);
+      if (source.skip > 0) {
+        const dropped = Math.min(source.skip, bytes.length);
+        source.skip -= dropped;
+        bytes = bytes.subarray(dropped);
+      }
+      const wanted = this.init.end - this.position + 1;
+      if (bytes.length > wanted) bytes = bytes.subarray(0, wanted);
+      if (bytes.length === 0) continue;
+      this.contributors.add(source.peer.id);
+      this.hash?.update(bytes);
+      this.position += bytes.length;
+      if (this.position > this.init.end) {
+        // Last bytes: verify before handing them over so a corrupt blob never completes.
+        if (!this.verifyComplete()) return;
+        this.push(bytes);
+        return this.complete();
+      }
+      if (!this.push(bytes)) return;
+    }
+  }
+
+  /** Checks the digest once every byte is in; on a mismatch destroys the stream. */
+  private verifyComplete(): boolean {
+    if (!this.hash) return true;
+    if (digestMatches(this.init.request.digest, this.hash)) return true;
+    for (const id of this.contributors) {
+      this.init.onFailure(new PeerFailure(id, 'digest', `blob does not match ${this.init.request.digest}`));
+    }
+    this.destroy(new Error(`blob ${this.init.request.digest} from peers does not match its digest`));
+    return false;
+  }
+
+  private complete(): void {
+    if (this.destroyed) return;
+    const source = this.source;
+    if (source) {
+      this.init.coolDowns.succeed(source.peer.id);
+      source.controller.abort(); // releases the connection's body if the peer sent more than asked
+      this.source = undefined;
+    }
+    if (this.init.start > this.init.end && !this.verifyComplete()) return; // empty blob
+    this.push(null);
+  }
+
+  /** Records the current source's failure and forgets it; the next pump resumes elsewhere. */
+  private fail(failure: PeerFailure): void {
+    this.source?.controller.abort();
+    this.source = undefined;
+    this.failed.add(failure.peerId);
+    this.init.onFailure(failure);
+  }
+
+  /** Opens the rest of the range on the next holder that has not failed yet. */
+  private async resumeElsewhere(): Promise<OpenBlob> {
+    for await (const peer of this.init.holders.candidates(this.failed, this.init.coolDowns)) {
+      if (this.destroyed) break;
+      try {
+        const opened = await this.init.reopen(peer, this.position, this.init.signal);
+        if (opened.size !== this.init.source.size) {
+          opened.controller.abort();
+          this.fail(
+            new PeerFailure(peer.id, 'range', `size ${opened.size} differs from ${this.init.source.size}`),
+          );
+          continue;
+        }
+        this.source = opened;
+        return opened;
+      } catch (error) {
+        if (!(error instanceof PeerFailure)) throw error;
+        this.failed.add(peer.id);
+      }
+    }
+    throw new Error(
+      `blob ${this.init.request.digest}: every peer failed at byte ${this.position} of ${this.init.source.size}`,
+    );
+  }
+}
