@@ -1,0 +1,315 @@
+// Who is in the cluster. A Kubernetes cluster already knows its members, so no gossip or DHT:
+// a MemberSource lists router addresses (headless Service DNS, a static list, EndpointSlices),
+// and Membership keeps the current set, refreshed on an interval, with a local view of health:
+// a member whose calls fail is skipped for a growing cool-down and dropped after repeated
+// failures or after being absent from the source for a few refreshes.
+import { Resolver } from 'node:dns/promises';
+import { isIPv6 } from 'node:net';
+import { hashMembers, type HashedMember } from './rendezvous.js';
+import { silentLogger, type RoutingLogger } from './logger.js';
+
+/** One cluster member: `id` is its router address `host:port` (IPv6 in brackets). */
+export interface Member extends HashedMember {
+  /** Base URL of its peer protocol, e.g. `http://10.0.0.7:5001`. */
+  readonly routerUrl: string;
+}
+
+/** Lists the router addresses (`host:port`) of the cluster's members. */
+export interface MemberSource {
+  /** A short description for logs, e.g. `dns:peili.kube-system.svc`. */
+  readonly name: string;
+  list(signal: AbortSignal): Promise<string[]>;
+}
+
+/** The member id of `host` and `port`: `host:port`, IPv6 addresses in brackets. */
+export function memberId(host: string, port: number): string {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  return isIPv6(bare) ? `[${bare.toLowerCase()}]:${port}` : `${host}:${port}`;
+}
+
+/** Parses `host:port` (`[v6]:port` for IPv6) into its normalised member id; throws on anything else. */
+export function parseMemberAddress(address: string): string {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/.exec(address.trim());
+  const port = match ? Number(match[2]) : 0;
+  if (!match || port < 1 || port > 65535) throw new Error(`invalid member address ${JSON.stringify(address)}: expected host:port`);
+  return memberId(match[1]!, port);
+}
+
+function toMember(id: string): Member {
+  const [hashed] = hashMembers([id]);
+  return { ...hashed!, routerUrl: `http://${id}` };
+}
+
+/** A static member source whose list tests (and bare-metal setups) can replace at runtime. */
+export interface StaticMemberSource extends MemberSource {
+  set(addresses: readonly string[]): void;
+}
+
+/** A member source from a fixed list of `host:port` addresses (validated now, not at refresh). */
+export function createStaticMembers(addresses: readonly string[]): StaticMemberSource {
+  let current = addresses.map(parseMemberAddress);
+  return {
+    name: 'static',
+    async list() {
+      return [...current];
+    },
+    set(next) {
+      current = next.map(parseMemberAddress);
+    },
+  };
+}
+
+/** The two DNS queries a DNS member source makes (node:dns/promises `Resolver` fits). */
+export interface DnsResolve {
+  resolve4(name: string): Promise<string[]>;
+  resolve6(name: string): Promise<string[]>;
+  cancel?(): void;
+}
+
+/** Options of `createDnsMembers`. */
+export interface DnsMembersOptions {
+  /** The headless Service name, e.g. `peili.kube-system.svc.cluster.local`. */
+  readonly name: string;
+  /** The router port every member listens on. */
+  readonly port: number;
+  /** DNS servers (`ip` or `ip:port`); the system's when omitted. */
+  readonly servers?: readonly string[];
+  /** Per-query timeout in ms. @default 1000 */
+  readonly timeoutMs?: number;
+  /** Replaces the resolver (tests). Called once per refresh. */
+  readonly resolver?: () => DnsResolve;
+}
+
+const EMPTY_ANSWER = new Set(['ENODATA', 'ENOTFOUND', 'ENONAME']);
+
+/**
+ * A member source from the A and AAAA records of a headless Service: needs no RBAC, includes
+ * not-ready pods when the Service sets `publishNotReadyAddresses`, and covers both IP families.
+ * A family with no records is empty; the refresh fails only when both queries fail.
+ */
+export function createDnsMembers(options: DnsMembersOptions): MemberSource {
+  const makeResolver =
+    options.resolver ??
+    (() => {
+      const resolver = new Resolver({ timeout: options.timeoutMs ?? 1000, tries: 2 });
+      if (options.servers) resolver.setServers([...options.servers]);
+      return resolver;
+    });
+  return {
+    name: `dns:${options.name}`,
+    async list(signal) {
+      const resolver = makeResolver();
+      const cancel = (): void => resolver.cancel?.();
+      signal.addEventListener('abort', cancel, { once: true });
+      try {
+        const answers = await Promise.allSettled([resolver.resolve4(options.name), resolver.resolve6(options.name)]);
+        signal.throwIfAborted();
+        const ids: string[] = [];
+        const errors: string[] = [];
+        for (const answer of answers) {
+          if (answer.status === 'fulfilled') {
+            for (const address of answer.value) ids.push(memberId(address, options.port));
+          } else {
+            const code = (answer.reason as { code?: string }).code ?? String(answer.reason);
+            if (!EMPTY_ANSWER.has(code)) errors.push(code);
+          }
+        }
+        if (errors.length === 2) throw new Error(`DNS lookup of ${options.name} failed: ${errors.join(', ')}`);
+        return ids;
+      } finally {
+        signal.removeEventListener('abort', cancel);
+      }
+    },
+  };
+}
+
+/** The fields of a `discovery.k8s.io/v1` EndpointSlice this source reads. */
+export interface EndpointSliceLike {
+  readonly addressType?: string;
+  readonly endpoints?: readonly { readonly addresses?: readonly string[] }[];
+  readonly ports?: readonly { readonly name?: string; readonly port?: number }[];
+}
+
+/** Options of `createEndpointSliceMembers`. */
+export interface EndpointSliceMembersOptions {
+  /**
+   * Lists the Service's EndpointSlices (label `kubernetes.io/service-name`). Supplied by the
+   * caller: this project ships no Kubernetes API client (a watch-based one needs RBAC to
+   * `list`/`watch` endpointslices and is meant for clusters where DNS answers grow too large).
+   */
+  readonly list: (signal: AbortSignal) => Promise<readonly EndpointSliceLike[]>;
+  /** Name of the router port in the slices. @default 'router' */
+  readonly portName?: string;
+  /** Port used when the slices carry no port of that name. */
+  readonly port?: number;
+}
+
+/**
+ * A member source from EndpointSlices: the seam for very large clusters. Every endpoint counts,
+ * ready or not (as with `publishNotReadyAddresses`): health is judged by calls, not by probes.
+ */
+export function createEndpointSliceMembers(options: EndpointSliceMembersOptions): MemberSource {
+  const portName = options.portName ?? 'router';
+  return {
+    name: 'endpointslices',
+    async list(signal) {
+      const ids = new Set<string>();
+      for (const slice of await options.list(signal)) {
+        if (slice.addressType === 'FQDN') continue;
+        const port = slice.ports?.find((p) => p.name === portName)?.port ?? options.port;
+        if (port === undefined) continue;
+        for (const endpoint of slice.endpoints ?? []) {
+          for (const address of endpoint.addresses ?? []) ids.add(memberId(address, port));
+        }
+      }
+      return [...ids];
+    },
+  };
+}
+
+/** Options of `createMembership` (all durations in ms). */
+export interface MembershipOptions {
+  /** How often the source is listed. @default 5000 */
+  readonly refreshIntervalMs?: number;
+  /** Cool-down after the first failed call; doubles with each further failure. @default 1000 */
+  readonly cooldownMs?: number;
+  /** Longest cool-down. @default 30000 */
+  readonly maxCooldownMs?: number;
+  /** Consecutive failures after which a member is dropped (until its cool-down ends). @default 3 */
+  readonly dropAfterFailures?: number;
+  /** Refreshes a member may be missing from the source before it is dropped. @default 2 */
+  readonly dropAfterAbsentRefreshes?: number;
+  /** Clock in ms. @default Date.now */
+  readonly now?: () => number;
+}
+
+/** The local view of the cluster's members and their health. */
+export interface Membership {
+  /** Lists the source now and updates the set; keeps the previous set when the source fails. */
+  refresh(signal: AbortSignal): Promise<void>;
+  /** Refreshes now and then every `refreshIntervalMs` until `signal` aborts. */
+  start(signal: AbortSignal): Promise<void>;
+  /** True once the source was listed successfully at least once. */
+  loaded(): boolean;
+  /** True once loaded and the source listed this node (or listed nobody: a one-node cluster). */
+  ready(): boolean;
+  /** Known members not dropped, this node included, sorted by id. */
+  members(): Member[];
+  /** Members to route to now: known, not cooling down; this node always included. */
+  available(): Member[];
+  /** The member with `id`, if known. */
+  get(id: string): Member | undefined;
+  /** A call to `id` failed: start or extend its cool-down. */
+  reportFailure(id: string): void;
+  /** A call to `id` succeeded: clear its failures. */
+  reportSuccess(id: string): void;
+  /** True while calls to `id` should be avoided. */
+  coolingDown(id: string): boolean;
+}
+
+interface MemberState {
+  readonly member: Member;
+  failures: number;
+  coolUntil: number;
+  absent: number;
+}
+
+/** Creates the membership of node `selfId` over `source`. */
+export function createMembership(
+  source: MemberSource,
+  selfId: string,
+  options: MembershipOptions = {},
+  logger: RoutingLogger = silentLogger,
+): Membership {
+  const refreshInterval = options.refreshIntervalMs ?? 5000;
+  const cooldown = options.cooldownMs ?? 1000;
+  const maxCooldown = options.maxCooldownMs ?? 30_000;
+  const dropAfterFailures = options.dropAfterFailures ?? 3;
+  const dropAfterAbsent = options.dropAfterAbsentRefreshes ?? 2;
+  const now = options.now ?? Date.now;
+  const self = toMember(selfId);
+  const states = new Map<string, MemberState>();
+  let isLoaded = false;
+  let listedSelf = false;
+  let listedNobody = false;
+
+  const dropped = (state: MemberState, at: number): boolean =>
+    state.failures >= dropAfterFailures && state.coolUntil > at;
+
+  const membership: Membership = {
+    async refresh(signal) {
+      let ids: string[];
+      try {
+        ids = await source.list(signal);
+      } catch (error) {
+        if (signal.aborted) return;
+        logger.warn({ source: source.name, err: error }, 'member refresh failed; keeping the previous member set');
+        return;
+      }
+      const listed = new Set(ids);
+      for (const id of listed) {
+        const state = states.get(id);
+        if (state) state.absent = 0;
+        else if (id !== self.id) states.set(id, { member: toMember(id), failures: 0, coolUntil: 0, absent: 0 });
+      }
+      for (const [id, state] of states) {
+        if (listed.has(id)) continue;
+        state.absent += 1;
+        if (state.absent >= dropAfterAbsent) states.delete(id);
+      }
+      listedSelf = listed.has(self.id);
+      listedNobody = listed.size === 0;
+      if (!isLoaded) logger.info({ source: source.name, members: listed.size }, 'member set loaded');
+      isLoaded = true;
+    },
+
+    async start(signal) {
+      await membership.refresh(signal);
+      const timer = setInterval(() => void membership.refresh(signal), refreshInterval);
+      timer.unref();
+      signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+    },
+
+    loaded: () => isLoaded,
+    ready: () => isLoaded && (listedSelf || listedNobody),
+
+    members() {
+      const at = now();
+      const list = [self];
+      for (const state of states.values()) if (!dropped(state, at)) list.push(state.member);
+      return list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    },
+
+    available() {
+      const at = now();
+      const list = [self];
+      for (const state of states.values()) if (state.coolUntil <= at) list.push(state.member);
+      return list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    },
+
+    get(id) {
+      return id === self.id ? self : states.get(id)?.member;
+    },
+
+    reportFailure(id) {
+      const state = states.get(id);
+      if (!state) return;
+      state.failures += 1;
+      state.coolUntil = now() + Math.min(maxCooldown, cooldown * 2 ** (state.failures - 1));
+      if (state.failures === dropAfterFailures) logger.warn({ member: id }, 'member dropped after repeated failures');
+    },
+
+    reportSuccess(id) {
+      const state = states.get(id);
+      if (!state) return;
+      state.failures = 0;
+      state.coolUntil = 0;
+    },
+
+    coolingDown(id) {
+      const state = states.get(id);
+      return state !== undefined && state.coolUntil > now();
+    },
+  };
+  return membership;
+}

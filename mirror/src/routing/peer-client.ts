@@ -1,0 +1,120 @@
+// The peer protocol's client: Node's built-in fetch (undici underneath, which keeps connections
+// alive and reuses them per origin), a timeout on every call, typed failure reasons for metrics
+// and cool-downs, and a hook to sign requests for the server's authenticator.
+import {
+  PROTOCOL_PREFIX,
+  parseLookupResponse,
+  type AdvertiseRequest,
+  type AdvertiseResponse,
+  type LookupResponse,
+  type WithdrawRequest,
+  type WithdrawResponse,
+} from './protocol.js';
+
+/** Why a peer call failed: the `reason` label of `peer_errors_total`. */
+export type PeerFailureReason = 'timeout' | 'refused' | 'status' | 'protocol' | 'network' | 'aborted';
+
+/** A failed peer call. `aborted` means the caller gave up: not the peer's fault. */
+export class PeerCallError extends Error {
+  constructor(
+    readonly reason: PeerFailureReason,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'PeerCallError';
+  }
+}
+
+/** The calls one node makes to another node's router (`routerUrl` is e.g. `http://10.0.0.7:5001`). */
+export interface PeerClient {
+  advertise(routerUrl: string, request: AdvertiseRequest, signal?: AbortSignal): Promise<AdvertiseResponse>;
+  withdraw(routerUrl: string, request: WithdrawRequest, signal?: AbortSignal): Promise<WithdrawResponse>;
+  /** Holders of one key known to that node's index share. */
+  lookup(routerUrl: string, key: string, signal?: AbortSignal): Promise<LookupResponse>;
+}
+
+/** Signs an outgoing request: returns headers to add (e.g. an HMAC over method, path and body). */
+export type PeerRequestSigner = (request: { method: string; url: string; body: string }) => Record<string, string>;
+
+/** Options of `createHttpPeerClient`. */
+export interface HttpPeerClientOptions {
+  /** Timeout of a lookup call, in ms. @default 1000 */
+  readonly lookupTimeoutMs?: number;
+  /** Timeout of an advertise or withdraw call (a batch of up to 1000 keys), in ms. @default 3000 */
+  readonly writeTimeoutMs?: number;
+  readonly sign?: PeerRequestSigner;
+}
+
+/** Creates the HTTP peer client. */
+export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerClient {
+  const lookupTimeout = options.lookupTimeoutMs ?? 1000;
+  const writeTimeout = options.writeTimeoutMs ?? 3000;
+
+  async function call(
+    method: 'GET' | 'POST',
+    routerUrl: string,
+    path: string,
+    body: unknown,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const text = body === undefined ? '' : JSON.stringify(body);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (options.sign) Object.assign(headers, options.sign({ method, url: path, body: text }));
+    let response: Response;
+    let payload: string;
+    try {
+      response = await fetch(routerUrl + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : text,
+        signal: combined,
+      });
+      payload = await response.text();
+    } catch (error) {
+      if (signal?.aborted) throw new PeerCallError('aborted', `${method} ${path}: aborted by the caller`);
+      if (timeout.aborted) throw new PeerCallError('timeout', `${method} ${path}: no answer within ${timeoutMs} ms`);
+      const code = (error as { cause?: { code?: string } }).cause?.code;
+      if (code === 'ECONNREFUSED') throw new PeerCallError('refused', `${method} ${path}: connection refused`);
+      throw new PeerCallError('network', `${method} ${path}: ${code ?? (error as Error).message}`);
+    }
+    if (!response.ok) {
+      let detail = payload.slice(0, 200);
+      try {
+        detail = (JSON.parse(payload) as { error?: string }).error ?? detail;
+      } catch {
+        // not JSON: keep the text
+      }
+      throw new PeerCallError('status', `${method} ${path}: ${response.status} ${detail}`, response.status);
+    }
+    try {
+      return JSON.parse(payload) as unknown;
+    } catch {
+      throw new PeerCallError('protocol', `${method} ${path}: answer is not JSON`);
+    }
+  }
+
+  return {
+    async advertise(routerUrl, request, signal) {
+      const body = await call('POST', routerUrl, `${PROTOCOL_PREFIX}/advertise`, request, writeTimeout, signal);
+      return { accepted: Number((body as { accepted?: unknown }).accepted ?? 0) };
+    },
+    async withdraw(routerUrl, request, signal) {
+      const body = await call('POST', routerUrl, `${PROTOCOL_PREFIX}/withdraw`, request, writeTimeout, signal);
+      return { removed: Number((body as { removed?: unknown }).removed ?? 0) };
+    },
+    async lookup(routerUrl, key, signal) {
+      const path = `${PROTOCOL_PREFIX}/lookup?key=${encodeURIComponent(key)}`;
+      const body = await call('GET', routerUrl, path, undefined, lookupTimeout, signal);
+      try {
+        return parseLookupResponse(body);
+      } catch (error) {
+        throw new PeerCallError('protocol', `GET ${path}: ${(error as Error).message}`);
+      }
+    },
+  };
+}
