@@ -19,7 +19,7 @@ export function withHostTable(toml: string): string {
  * or `_default`).
  */
 export async function writeHostsToml(configPath: string, registryHost: string, toml: string): Promise<string> {
-  if (!/^(_default|[A-Za-z0-9.-]+(:\d+)?)$/.test(registryHost)) {
+  if (!/^(_default|[A-Za-z0-9][A-Za-z0-9.-]*(:\d+)?)$/.test(registryHost)) {
     throw new Error(`writeHostsToml: "${registryHost}" is not a registry host (name[:port] or _default)`);
   }
   const dir = join(configPath, registryHost);

@@ -19,7 +19,7 @@ export interface ManagedProcess {
   readonly commandLine: string;
   /** File the child's stdout and stderr are appended to. */
   readonly logPath: string;
-  /** Settles once the child has exited. */
+  /** Settles once the child has exited (reading it keeps the event loop alive until then). */
   readonly exited: Promise<ExitStatus>;
   /** True until the child has exited. */
   running(): boolean;
@@ -81,6 +81,8 @@ function waitExit(child: ChildProcess): Promise<ExitStatus> {
 async function terminate(child: ChildProcess, timeoutMs: number): Promise<ExitStatus> {
   const exited = waitExit(child);
   if (child.exitCode !== null || child.signalCode !== null) return exited;
+  // Waiting for the exit must hold the event loop open, which the unref'd child does not.
+  child.ref();
   child.kill('SIGTERM');
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<'timeout'>((resolve) => {
@@ -129,13 +131,17 @@ export async function startProcess(
     live.delete(child);
     return status;
   });
-  // Keep the parent's event loop free of this child: the hooks above still reach it.
+  // A forgotten child must not keep a test process alive forever (the exit hook still kills it);
+  // whoever waits on `exited` re-references it so that wait is not cut short.
   child.unref();
   return {
     pid,
     commandLine,
     logPath: options.logPath,
-    exited,
+    get exited() {
+      child.ref();
+      return exited;
+    },
     running: () => child.exitCode === null && child.signalCode === null,
     stop: async (stopOptions) => {
       const status = await terminate(child, stopOptions?.timeoutMs ?? 5000);
