@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { createUpstreamProbe, upstreamBaseUrl } from './upstream-probe.js';
+
+describe('upstreamBaseUrl', () => {
+  const cases: [string, Record<string, string>, string][] = [
+    ['docker.io', {}, 'https://registry-1.docker.io'],
+    ['index.docker.io', {}, 'https://registry-1.docker.io'],
+    ['ghcr.io', {}, 'https://ghcr.io'],
+    ['registry.example.com:8443', {}, 'https://registry.example.com:8443'],
+    ['127.0.0.1:5000', {}, 'http://127.0.0.1:5000'],
+    ['127.0.6.3', {}, 'http://127.0.6.3'],
+    ['localhost:5000', {}, 'http://localhost:5000'],
+    ['[::1]:5000', {}, 'http://[::1]:5000'],
+    ['127.example.com', {}, 'https://127.example.com'],
+    ['ghcr.io', { 'ghcr.io': 'http://127.0.6.30:1234/' }, 'http://127.0.6.30:1234'],
+  ];
+  for (const [registry, overrides, want] of cases) {
+    it(`${registry} → ${want}`, () => assert.equal(upstreamBaseUrl(registry, overrides), want));
+  }
+});
+
+describe('createUpstreamProbe', () => {
+  const statusServers: Record<number, { server: Server; host: string; hits: string[] }> = {};
+  let silent: TcpServer;
+  let silentHost: string;
+  const silentSockets: Socket[] = [];
+  let refusedHost: string;
+
+  before(async () => {
+    let n = 20;
+    for (const status of [200, 401, 404, 500]) {
+      const hits: string[] = [];
+      const server = createServer((req, res) => {
+        hits.push(`${req.method} ${req.url}`);
+        // A registry answers the ping slowly enough for concurrent callers to overlap.
+        setTimeout(() => res.writeHead(status, { 'Content-Type': 'application/json' }).end('{}'), 30);
+      });
+      const address = `127.0.6.${n++}`;
+      await new Promise<void>((resolve) => server.listen(0, address, resolve));
+      statusServers[status] = {
+        server,
+        hits,
+        host: `${address}:${(server.address() as { port: number }).port}`,
+      };
+    }
+    silent = createTcpServer((socket) => {
+      silentSockets.push(socket);
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.6.28', resolve));
+    silentHost = `127.0.6.28:${(silent.address() as { port: number }).port}`;
+    const closed = createTcpServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.6.29', resolve));
+    refusedHost = `127.0.6.29:${(closed.address() as { port: number }).port}`;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+  });
+
+  after(async () => {
+    for (const { server } of Object.values(statusServers)) {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+    for (const s of silentSockets) s.destroy();
+    await new Promise<void>((resolve) => silent.close(() => resolve()));
+  });
+
+  const signal = (): AbortSignal => AbortSignal.timeout(5_000);
+
+  const table: { name: string; host: () => string; want: boolean }[] = [
+    { name: '200', host: () => statusServers[200]!.host, want: true },
+    {
+      name: '401 (auth required still means up)',
+      host: () => statusServers[401]!.host,
+      want: true,
+    },
+    { name: '404', host: () => statusServers[404]!.host, want: true },
+    { name: '500', host: () => statusServers[500]!.host, want: true },
+    { name: 'refused', host: () => refusedHost, want: false },
+    { name: 'silent (timeout)', host: () => silentHost, want: false },
+  ];
+  for (const c of table) {
+    it(`${c.name} → ${c.want ? 'reachable' : 'unreachable'}`, async () => {
+      // Loopback hosts default to plain http, so no override is needed here.
+      const probe = createUpstreamProbe({}, { timeout: 300 });
+      const began = performance.now();
+      assert.equal(await probe.reachable(c.host(), signal()), c.want);
+      // Bounded by the probe timeout (300 ms) whatever the upstream does.
+      assert.ok(performance.now() - began < 700);
+    });
+  }
+
+  it('asks GET /v2/ on the override base URL', async () => {
+    const target = statusServers[401]!;
+    target.hits.length = 0;
+    const probe = createUpstreamProbe({}, { overrides: { 'docker.io': `http://${target.host}` } });
+    assert.equal(await probe.reachable('docker.io', signal()), true);
+    assert.deepEqual(target.hits, ['GET /v2/']);
+  });
+
+  it('caches answers for cacheTtl and shares concurrent probes', async () => {
+    const target = statusServers[200]!;
+    target.hits.length = 0;
+    let clock = 1_000;
+    const probe = createUpstreamProbe({ now: () => clock }, { cacheTtl: 5_000 });
+    const answers = await Promise.all([1, 2, 3].map(() => probe.reachable(target.host, signal())));
+    assert.deepEqual(answers, [true, true, true]);
+    assert.equal(target.hits.length, 1, 'three concurrent callers share one request');
+    clock += 4_999;
+    assert.equal(await probe.reachable(target.host, signal()), true);
+    assert.equal(target.hits.length, 1, 'still cached');
+    clock += 2;
+    assert.equal(await probe.reachable(target.host, signal()), true);
+    assert.equal(target.hits.length, 2, 'probed again after the TTL');
+  });
+
+  it('caches an unreachable answer too', async () => {
+    let calls = 0;
+    const failing: typeof fetch = async () => {
+      calls++;
+      throw new TypeError('fetch failed');
+    };
+    const probe = createUpstreamProbe({ fetch: failing }, {});
+    assert.equal(await probe.reachable('ghcr.io', signal()), false);
+    assert.equal(await probe.reachable('ghcr.io', signal()), false);
+    assert.equal(await probe.reachable('quay.io', signal()), false);
+    assert.equal(calls, 2);
+  });
+
+  it("rejects with the caller's abort reason without cancelling the shared probe", async () => {
+    const target = statusServers[200]!;
+    const probe = createUpstreamProbe({}, {});
+    const controller = new AbortController();
+    const first = probe.reachable(target.host, controller.signal);
+    const second = probe.reachable(target.host, signal());
+    controller.abort(new Error('request ended'));
+    await assert.rejects(first, { message: 'request ended' });
+    assert.equal(await second, true);
+  });
+});

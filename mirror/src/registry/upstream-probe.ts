@@ -1,0 +1,99 @@
+/** Tells whether a registry's upstream answers at all, so tags may be left to it. */
+export interface UpstreamProbe {
+  /** True when `GET <base>/v2/` got any HTTP answer (401 included) within the timeout; cached per registry. */
+  reachable(registry: string, signal: AbortSignal): Promise<boolean>;
+}
+
+/** Collaborators of {@link createUpstreamProbe}. */
+export interface UpstreamProbeDeps {
+  /** The HTTP client; the global fetch by default. */
+  readonly fetch?: typeof fetch;
+  /** Clock in ms, for the cache; `Date.now` by default. */
+  readonly now?: () => number;
+}
+
+/** Tunables of {@link createUpstreamProbe}. */
+export interface UpstreamProbeOptions {
+  /** How long one probe may take, in ms, before the upstream counts as unreachable. @default 500 */
+  readonly timeout?: number;
+  /** How long an answer is reused, in ms. @default 5000 */
+  readonly cacheTtl?: number;
+  /** Base URLs per registry host (`127.0.0.1:5000` → `http://127.0.0.1:5000`), for tests and special registries. */
+  readonly overrides?: Readonly<Record<string, string>>;
+}
+
+/** Defaults of {@link UpstreamProbeOptions}. */
+export const UPSTREAM_PROBE_DEFAULTS = Object.freeze({ timeout: 500, cacheTtl: 5_000 });
+
+/**
+ * The base URL containerd would use for a registry host: docker.io (and index.docker.io) live at
+ * `https://registry-1.docker.io`; localhost and loopback hosts default to plain http, like containerd.
+ */
+export function upstreamBaseUrl(registry: string, overrides: Readonly<Record<string, string>> = {}): string {
+  const override = overrides[registry];
+  if (override !== undefined) return override.replace(/\/+$/, '');
+  if (registry === 'docker.io' || registry === 'index.docker.io') return 'https://registry-1.docker.io';
+  return `${isLocalHost(registry) ? 'http' : 'https'}://${registry}`;
+}
+
+/** Whether the host part of `host[:port]` is localhost or a loopback address. */
+function isLocalHost(registry: string): boolean {
+  const host = registry.startsWith('[')
+    ? registry.slice(1, registry.indexOf(']'))
+    : registry.replace(/:\d+$/, '');
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
+
+/** Creates an {@link UpstreamProbe}: one shared request per registry at a time, answers cached for `cacheTtl`. */
+export function createUpstreamProbe(
+  deps: UpstreamProbeDeps = {},
+  options: UpstreamProbeOptions = {},
+): UpstreamProbe {
+  const timeout = options.timeout ?? UPSTREAM_PROBE_DEFAULTS.timeout;
+  const cacheTtl = options.cacheTtl ?? UPSTREAM_PROBE_DEFAULTS.cacheTtl;
+  const doFetch = deps.fetch ?? fetch;
+  const now = deps.now ?? Date.now;
+  const cache = new Map<string, { reachable: boolean; expires: number }>();
+  const inflight = new Map<string, Promise<boolean>>();
+
+  const probe = async (registry: string): Promise<boolean> => {
+    // The probe's own timeout, not a caller's signal, bounds it: other callers share the answer.
+    const signal = AbortSignal.timeout(timeout);
+    try {
+      const response = await doFetch(`${upstreamBaseUrl(registry, options.overrides)}/v2/`, {
+        method: 'GET',
+        signal,
+        redirect: 'manual',
+      });
+      await response.body?.cancel().catch(() => {});
+      return true;
+    } catch {
+      return false;
+    }
+  };
+
+  return {
+    async reachable(registry, signal) {
+      if (signal.aborted) throw signal.reason;
+      const cached = cache.get(registry);
+      if (cached && cached.expires > now()) return cached.reachable;
+      let pending = inflight.get(registry);
+      if (!pending) {
+        pending = probe(registry).then((reachable) => {
+          cache.set(registry, { reachable, expires: now() + cacheTtl });
+          inflight.delete(registry);
+          return reachable;
+        });
+        inflight.set(registry, pending);
+      }
+      return new Promise<boolean>((resolve, reject) => {
+        const onAbort = (): void => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        pending.then((value) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(value);
+        }, reject);
+      });
+    },
+  };
+}
