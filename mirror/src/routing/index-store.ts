@@ -50,7 +50,8 @@ export function encodeKey(key: string): string {
 
 /** The key a compact form stands for. */
 export function decodeKey(encoded: string): string {
-  if (encoded.startsWith(DIGEST_MARK)) return `sha256:${Buffer.from(encoded.slice(1), 'latin1').toString('hex')}`;
+  if (encoded.startsWith(DIGEST_MARK))
+    return `sha256:${Buffer.from(encoded.slice(1), 'latin1').toString('hex')}`;
   return encoded;
 }
 
@@ -110,7 +111,8 @@ export function createIndexStore(options: IndexStoreOptions = {}): IndexStore {
       return;
     }
     if (!existed) counts[kindOfEncoded(encoded)] += 1;
-    entries.set(encoded, pairs.length === 2 ? pairs[0]! * SPLIT + pairs[1]! : pairs);
+    // slice(): an exact-size copy, as arrays grown by push keep spare capacity.
+    entries.set(encoded, pairs.length === 2 ? pairs[0]! * SPLIT + pairs[1]! : pairs.slice());
   }
 
   function withoutExpired(pairs: number[], cutoff: number): number[] {

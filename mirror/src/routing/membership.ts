@@ -31,7 +31,8 @@ export function memberId(host: string, port: number): string {
 export function parseMemberAddress(address: string): string {
   const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s]+):(\d{1,5})$/.exec(address.trim());
   const port = match ? Number(match[2]) : 0;
-  if (!match || port < 1 || port > 65535) throw new Error(`invalid member address ${JSON.stringify(address)}: expected host:port`);
+  if (!match || port < 1 || port > 65535)
+    throw new Error(`invalid member address ${JSON.stringify(address)}: expected host:port`);
   return memberId(match[1]!, port);
 }
 
@@ -102,7 +103,10 @@ export function createDnsMembers(options: DnsMembersOptions): MemberSource {
       const cancel = (): void => resolver.cancel?.();
       signal.addEventListener('abort', cancel, { once: true });
       try {
-        const answers = await Promise.allSettled([resolver.resolve4(options.name), resolver.resolve6(options.name)]);
+        const answers = await Promise.allSettled([
+          resolver.resolve4(options.name),
+          resolver.resolve6(options.name),
+        ]);
         signal.throwIfAborted();
         const ids: string[] = [];
         const errors: string[] = [];
@@ -114,7 +118,8 @@ export function createDnsMembers(options: DnsMembersOptions): MemberSource {
             if (!EMPTY_ANSWER.has(code)) errors.push(code);
           }
         }
-        if (errors.length === 2) throw new Error(`DNS lookup of ${options.name} failed: ${errors.join(', ')}`);
+        if (errors.length === 2)
+          throw new Error(`DNS lookup of ${options.name} failed: ${errors.join(', ')}`);
         return ids;
       } finally {
         signal.removeEventListener('abort', cancel);
@@ -243,14 +248,18 @@ export function createMembership(
         ids = await source.list(signal);
       } catch (error) {
         if (signal.aborted) return;
-        logger.warn({ source: source.name, err: error }, 'member refresh failed; keeping the previous member set');
+        logger.warn(
+          { source: source.name, err: error },
+          'member refresh failed; keeping the previous member set',
+        );
         return;
       }
       const listed = new Set(ids);
       for (const id of listed) {
         const state = states.get(id);
         if (state) state.absent = 0;
-        else if (id !== self.id) states.set(id, { member: toMember(id), failures: 0, coolUntil: 0, absent: 0 });
+        else if (id !== self.id)
+          states.set(id, { member: toMember(id), failures: 0, coolUntil: 0, absent: 0 });
       }
       for (const [id, state] of states) {
         if (listed.has(id)) continue;
@@ -296,7 +305,8 @@ export function createMembership(
       if (!state) return;
       state.failures += 1;
       state.coolUntil = now() + Math.min(maxCooldown, cooldown * 2 ** (state.failures - 1));
-      if (state.failures === dropAfterFailures) logger.warn({ member: id }, 'member dropped after repeated failures');
+      if (state.failures === dropAfterFailures)
+        logger.warn({ member: id }, 'member dropped after repeated failures');
     },
 
     reportSuccess(id) {

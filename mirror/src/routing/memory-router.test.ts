@@ -30,7 +30,9 @@ describe('MemoryRouter', () => {
     const a = network.join({ id: 'a:1', registryUrl: 'http://a:2' });
     const b = network.join({ id: 'b:1', registryUrl: 'http://b:2' });
     await a.advertise(['sha256:' + 'a'.repeat(64)]);
-    assert.deepEqual(await collect(b, 'sha256:' + 'a'.repeat(64)), [{ id: 'a:1', registryUrl: 'http://a:2' }]);
+    assert.deepEqual(await collect(b, 'sha256:' + 'a'.repeat(64)), [
+      { id: 'a:1', registryUrl: 'http://a:2' },
+    ]);
     a.leave();
     assert.deepEqual(await collect(b, 'sha256:' + 'a'.repeat(64)), []);
     assert.equal(a.ready(), false);

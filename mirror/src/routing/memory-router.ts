@@ -52,7 +52,11 @@ export class MemoryRouter implements Router {
   #diedAt: number | undefined;
   #left = false;
 
-  constructor(network: MemoryNetwork, readonly self: PeerLocation, ttlMs: number) {
+  constructor(
+    network: MemoryNetwork,
+    readonly self: PeerLocation,
+    ttlMs: number,
+  ) {
     this.#network = network;
     this.#ttlMs = ttlMs;
   }

@@ -88,7 +88,11 @@ interface Advertised {
   due: number;
 }
 
-type Answer = { readonly owner: Member; readonly holders?: readonly PeerLocation[]; readonly failed?: boolean };
+type Answer = {
+  readonly owner: Member;
+  readonly holders?: readonly PeerLocation[];
+  readonly failed?: boolean;
+};
 
 /** Creates the P2P router of this node. Call `start` once the peer server listens. */
 export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions = {}): P2PRouter {
@@ -105,7 +109,9 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
   const client = deps.client ?? createHttpPeerClient();
   const index = deps.index ?? createIndexStore();
   if (refreshInterval * 1.25 >= ttlSeconds * 1000) {
-    throw new Error(`refreshIntervalMs (${refreshInterval}) × 1.25 must be shorter than ttlSeconds (${ttlSeconds} s)`);
+    throw new Error(
+      `refreshIntervalMs (${refreshInterval}) × 1.25 must be shorter than ttlSeconds (${ttlSeconds} s)`,
+    );
   }
   const selfId = parseMemberAddress(deps.self.id);
   const selfLocation: PeerLocation = { id: selfId, registryUrl: deps.self.registryUrl };
@@ -148,7 +154,11 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
 
   // Sends each owner its keys: one request per batch, owners in parallel, batches of one owner in
   // sequence (so a large resync never opens more than one request per peer).
-  async function send(kind: 'advertise' | 'withdraw', groups: Map<string, string[]>, signal?: AbortSignal): Promise<void> {
+  async function send(
+    kind: 'advertise' | 'withdraw',
+    groups: Map<string, string[]>,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const callSignal = signal ? AbortSignal.any([signal, lifetime.signal]) : lifetime.signal;
     await Promise.all(
       [...groups].map(async ([ownerId, keys]) => {
@@ -162,7 +172,11 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
         for (const batch of chunks(keys)) {
           try {
             if (kind === 'advertise') {
-              await client.advertise(owner.routerUrl, { holder: selfLocation, ttlSeconds, keys: batch }, callSignal);
+              await client.advertise(
+                owner.routerUrl,
+                { holder: selfLocation, ttlSeconds, keys: batch },
+                callSignal,
+              );
             } else {
               await client.withdraw(owner.routerUrl, { holder: selfLocation, keys: batch }, callSignal);
             }
@@ -425,7 +439,9 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
 
     async close(closeOptions = {}) {
       if (closeOptions.withdraw && advertised.size > 0) {
-        await router.withdraw([...advertised.keys()], closeOptions.signal ?? AbortSignal.timeout(2000)).catch(() => {});
+        await router
+          .withdraw([...advertised.keys()], closeOptions.signal ?? AbortSignal.timeout(2000))
+          .catch(() => {});
       }
       lifetime.abort();
       if (timer) clearTimeout(timer);

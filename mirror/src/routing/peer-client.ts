@@ -35,7 +35,11 @@ export interface PeerClient {
 }
 
 /** Signs an outgoing request: returns headers to add (e.g. an HMAC over method, path and body). */
-export type PeerRequestSigner = (request: { method: string; url: string; body: string }) => Record<string, string>;
+export type PeerRequestSigner = (request: {
+  method: string;
+  url: string;
+  body: string;
+}) => Record<string, string>;
 
 /** Options of `createHttpPeerClient`. */
 export interface HttpPeerClientOptions {
@@ -77,9 +81,11 @@ export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerC
       payload = await response.text();
     } catch (error) {
       if (signal?.aborted) throw new PeerCallError('aborted', `${method} ${path}: aborted by the caller`);
-      if (timeout.aborted) throw new PeerCallError('timeout', `${method} ${path}: no answer within ${timeoutMs} ms`);
+      if (timeout.aborted)
+        throw new PeerCallError('timeout', `${method} ${path}: no answer within ${timeoutMs} ms`);
       const code = (error as { cause?: { code?: string } }).cause?.code;
-      if (code === 'ECONNREFUSED') throw new PeerCallError('refused', `${method} ${path}: connection refused`);
+      if (code === 'ECONNREFUSED')
+        throw new PeerCallError('refused', `${method} ${path}: connection refused`);
       throw new PeerCallError('network', `${method} ${path}: ${code ?? (error as Error).message}`);
     }
     if (!response.ok) {
@@ -100,11 +106,25 @@ export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerC
 
   return {
     async advertise(routerUrl, request, signal) {
-      const body = await call('POST', routerUrl, `${PROTOCOL_PREFIX}/advertise`, request, writeTimeout, signal);
+      const body = await call(
+        'POST',
+        routerUrl,
+        `${PROTOCOL_PREFIX}/advertise`,
+        request,
+        writeTimeout,
+        signal,
+      );
       return { accepted: Number((body as { accepted?: unknown }).accepted ?? 0) };
     },
     async withdraw(routerUrl, request, signal) {
-      const body = await call('POST', routerUrl, `${PROTOCOL_PREFIX}/withdraw`, request, writeTimeout, signal);
+      const body = await call(
+        'POST',
+        routerUrl,
+        `${PROTOCOL_PREFIX}/withdraw`,
+        request,
+        writeTimeout,
+        signal,
+      );
       return { removed: Number((body as { removed?: unknown }).removed ?? 0) };
     },
     async lookup(routerUrl, key, signal) {

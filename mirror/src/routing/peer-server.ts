@@ -94,8 +94,12 @@ export function buildPeerApp(options: PeerAppOptions): FastifyInstance {
     reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}` }),
   );
 
-  app.post(`${PROTOCOL_PREFIX}/advertise`, async (request) => service.advertise(parseAdvertiseRequest(request.body)));
-  app.post(`${PROTOCOL_PREFIX}/withdraw`, async (request) => service.withdraw(parseWithdrawRequest(request.body)));
+  app.post(`${PROTOCOL_PREFIX}/advertise`, async (request) =>
+    service.advertise(parseAdvertiseRequest(request.body)),
+  );
+  app.post(`${PROTOCOL_PREFIX}/withdraw`, async (request) =>
+    service.withdraw(parseWithdrawRequest(request.body)),
+  );
   app.post(`${PROTOCOL_PREFIX}/lookup`, async (request) => service.lookup(parseLookupRequest(request.body)));
   app.get(`${PROTOCOL_PREFIX}/lookup`, async (request) => {
     const query = request.query as Record<string, string | string[] | undefined>;

@@ -87,7 +87,10 @@ export function parseKeys(value: unknown): string[] {
   value.forEach((key: unknown, i) => {
     if (typeof key !== 'string') throw new ProtocolError(400, `keys[${i}] must be a string`);
     if (keyKind(key) === undefined) {
-      throw new ProtocolError(400, `keys[${i}] is not a digest or tag reference: ${JSON.stringify(key.slice(0, 100))}`);
+      throw new ProtocolError(
+        400,
+        `keys[${i}] is not a digest or tag reference: ${JSON.stringify(key.slice(0, 100))}`,
+      );
     }
   });
   return value as string[];

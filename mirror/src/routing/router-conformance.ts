@@ -34,14 +34,24 @@ export function randomDigest(): string {
 }
 
 /** Every holder a lookup yields (bounded by `timeoutMs`). */
-export async function collect(router: Router, key: string, count = 10, timeoutMs = 1000): Promise<PeerLocation[]> {
+export async function collect(
+  router: Router,
+  key: string,
+  count = 10,
+  timeoutMs = 1000,
+): Promise<PeerLocation[]> {
   const found: PeerLocation[] = [];
-  for await (const holder of router.lookup(key, { signal: AbortSignal.timeout(timeoutMs), count })) found.push(holder);
+  for await (const holder of router.lookup(key, { signal: AbortSignal.timeout(timeoutMs), count }))
+    found.push(holder);
   return found;
 }
 
 /** Polls `check` until it returns true or `timeoutMs` passes; returns the last result. */
-export async function eventually(check: () => Promise<boolean>, timeoutMs: number, stepMs = 50): Promise<boolean> {
+export async function eventually(
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  stepMs = 50,
+): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return true;
@@ -73,7 +83,8 @@ export function runRouterConformance(name: string, setup: () => Promise<Conforma
       const keys = [randomDigest(), `docker.io/library/app-${randomBytes(4).toString('hex')}:1.0`];
       await holder!.router.advertise(keys);
       for (const node of others) {
-        for (const key of keys) assert.deepEqual(await collect(node.router, key), [holder!.location], `${node.location.id} ${key}`);
+        for (const key of keys)
+          assert.deepEqual(await collect(node.router, key), [holder!.location], `${node.location.id} ${key}`);
       }
     });
 
@@ -127,7 +138,8 @@ export function runRouterConformance(name: string, setup: () => Promise<Conforma
       await c.settle();
       for (const node of [...c.nodes.slice(1), joined]) {
         const missing: string[] = [];
-        for (const key of keys) if (ids(await collect(node.router, key)).join() !== holder.location.id) missing.push(key);
+        for (const key of keys)
+          if (ids(await collect(node.router, key)).join() !== holder.location.id) missing.push(key);
         assert.deepEqual(missing, [], `${node.location.id} misses keys`);
       }
     });
@@ -142,7 +154,8 @@ export function runRouterConformance(name: string, setup: () => Promise<Conforma
       await c.settle();
       for (const node of rest.slice(0, -1)) {
         const missing: string[] = [];
-        for (const key of keys) if (ids(await collect(node.router, key)).join() !== holder!.location.id) missing.push(key);
+        for (const key of keys)
+          if (ids(await collect(node.router, key)).join() !== holder!.location.id) missing.push(key);
         assert.deepEqual(missing, [], `${node.location.id} misses keys`);
       }
     });
