@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import { createIndexStore } from './index-store.js';
 import { buildPeerApp, type PeerRequestInfo } from './peer-server.js';
+import { createPeerService } from './peer-service.js';
 import { MAX_BODY_BYTES, MAX_KEYS_PER_BATCH } from './protocol.js';
 
 const HOLDER = { id: '127.0.5.2:5001', registryUrl: 'http://127.0.5.2:5000' };
@@ -10,8 +11,10 @@ const D1 = 'sha256:' + 'a'.repeat(64);
 const TAG = 'docker.io/library/nginx:1.27';
 
 describe('peer protocol server', () => {
-  const index = createIndexStore();
-  const app = buildPeerApp({ index });
+  // A fixed clock, so the remaining TTL in answers is exact.
+  const now = (): number => 1_700_000_000_000;
+  const index = createIndexStore({ now });
+  const app = buildPeerApp({ service: createPeerService(index, now) });
   after(() => app.close());
 
   const post = (path: string, payload: unknown) =>

@@ -35,7 +35,7 @@ export function createPeerService(index: IndexStore, now: () => number = Date.no
         holders[key] = index.get(key).map((h) => ({
           id: h.id,
           registryUrl: h.registryUrl,
-          ttlSeconds: Math.max(0, Math.round((h.expiresAt - at) / 1000)),
+          ttlSeconds: Math.max(0, Math.floor((h.expiresAt - at) / 1000)),
         }));
       }
       return { holders };
