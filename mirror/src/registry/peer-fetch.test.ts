@@ -9,7 +9,7 @@ import { Registry } from 'prom-client';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import type { LookupOptions, PeerLocation, Router } from '../routing/router.js';
 import type { Digest } from '../store/content-store.js';
-import { createPeerSource, imageName, type PeerFetchOptions } from './peer-fetch.js';
+import { createPeerSource, type PeerFetchOptions } from './peer-fetch.js';
 
 const sha256 = (bytes: Uint8Array): Digest => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 
@@ -191,21 +191,6 @@ async function counter(metrics: Metrics, labels: { operation: string; reason: st
   return hit?.value ?? 0;
 }
 
-describe('imageName', () => {
-  const cases: [string, string, string, string][] = [
-    ['docker.io', 'nginx', '1.27', 'docker.io/library/nginx:1.27'],
-    ['index.docker.io', 'nginx', 'latest', 'docker.io/library/nginx:latest'],
-    ['docker.io', 'library/nginx', '1.27', 'docker.io/library/nginx:1.27'],
-    ['docker.io', 'bitnami/redis', '7', 'docker.io/bitnami/redis:7'],
-    ['ghcr.io', 'app', 'v1', 'ghcr.io/app:v1'],
-    ['127.0.0.1:5000', 'test/app', 'v1', '127.0.0.1:5000/test/app:v1'],
-  ];
-  for (const [registry, repository, tag, want] of cases) {
-    it(`${registry} + ${repository} + ${tag} → ${want}`, () =>
-      assert.equal(imageName(registry, repository, tag), want));
-  }
-});
-
 describe('createPeerSource', () => {
   const manifestBody = Buffer.from(
     JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', layers: [] }),
@@ -213,6 +198,8 @@ describe('createPeerSource', () => {
   const manifestDigest = sha256(manifestBody);
   const indexBody = Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [] }));
   const indexDigest = sha256(indexBody);
+  const notManifestBody = Buffer.from('["not", "a", "manifest"]');
+  const notManifestDigest = sha256(notManifestBody);
   const blob = randomBytes(1024 * 1024 + 17);
   const blobDigest = sha256(blob);
   const bigBlob = randomBytes(32 * 1024 * 1024);
@@ -237,6 +224,10 @@ describe('createPeerSource', () => {
       ],
       // A peer that labels an index as plain JSON: the media type comes from the body.
       [indexDigest, { body: indexBody, mediaType: 'application/json', digest: indexDigest }],
+      [
+        notManifestDigest,
+        { body: notManifestBody, mediaType: 'application/json', digest: notManifestDigest },
+      ],
     ]),
     blobs: new Map([
       [blobDigest, blob],
@@ -343,6 +334,42 @@ describe('createPeerSource', () => {
       assert.equal(got?.digest, manifestDigest);
       assert.deepEqual(router.lookups, ['docker.io/library/nginx:1.27']);
       assert.equal(peers.good!.seen[0]?.url, '/v2/nginx/manifests/1.27?ns=docker.io');
+    });
+
+    const keys: [string, string, string, string][] = [
+      ['docker.io', 'nginx', '1.27', 'docker.io/library/nginx:1.27'],
+      ['index.docker.io', 'nginx', 'latest', 'docker.io/library/nginx:latest'],
+      ['docker.io', 'library/nginx', '1.27', 'docker.io/library/nginx:1.27'],
+      ['docker.io', 'bitnami/redis', '7', 'docker.io/bitnami/redis:7'],
+      ['ghcr.io', 'app', 'v1', 'ghcr.io/app:v1'],
+      ['127.0.0.1:5000', 'test/app', 'v1', '127.0.0.1:5000/test/app:v1'],
+    ];
+    for (const [registry, repository, tag, key] of keys) {
+      it(`looks ${registry} + ${repository} + ${tag} up as ${key}`, async () => {
+        const { source, router } = setup({});
+        assert.equal(await source.manifest({ registry, repository, reference: tag }, signal()), undefined);
+        assert.deepEqual(router.lookups, [key]);
+      });
+    }
+
+    it('asks peers without ns when the request had none', async () => {
+      const { source } = setup({ [manifestDigest]: ['good'] });
+      const got = await source.manifest(
+        { registry: '', repository: 'test/app', reference: manifestDigest },
+        signal(),
+      );
+      assert.equal(got?.digest, manifestDigest);
+      assert.equal(peers.good!.seen[0]?.url, `/v2/test/app/manifests/${manifestDigest}`);
+    });
+
+    it('rejects a verified body that is no manifest when the peer names no media type', async () => {
+      const { source, metrics } = setup({ [notManifestDigest]: ['good'] });
+      const got = await source.manifest(
+        { registry: 'docker.io', repository: 'library/app', reference: notManifestDigest },
+        signal(),
+      );
+      assert.equal(got, undefined);
+      assert.equal(await counter(metrics, { operation: 'manifest', reason: 'invalid' }), 1);
     });
 
     it('takes the media type from the body when the peer says application/json', async () => {

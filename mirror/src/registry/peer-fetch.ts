@@ -1,6 +1,9 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { Metrics } from '../metrics/metrics.js';
+import { digestAlgorithm, isDigest } from '../oci/digest.js';
+import { detectManifestMediaType, MANIFEST_MEDIA_TYPES } from '../oci/media-types.js';
+import { imageName, isRepository, isTag } from '../oci/reference.js';
 import type { PeerLocation, Router } from '../routing/router.js';
 import type { Digest } from '../store/content-store.js';
 import { createLatencyTracker, hedge, HedgeExhaustedError, type LatencyTrackerOptions } from './hedging.js';
@@ -10,13 +13,7 @@ import type { PeerBlob, PeerManifest, PeerRequest, PeerSource } from './peer-sou
 export const MIRRORED_HEADER = 'X-Peili-Mirrored';
 
 /** Manifest media types asked for from peers (plus `*∕*`, as containerd does). */
-const MANIFEST_ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-  '*/*',
-].join(', ');
+const MANIFEST_ACCEPT = [...MANIFEST_MEDIA_TYPES, '*/*'].join(', ');
 
 /** The subset of pino's logger the mirror path uses. */
 export interface PeerFetchLogger {
@@ -102,6 +99,7 @@ export type PeerFailureReason =
   | 'notfound'
   | 'status'
   | 'digest'
+  | 'invalid'
   | 'toolarge'
   | 'range'
   | 'broken'
@@ -118,32 +116,12 @@ const COOL_DOWN_REASONS: ReadonlySet<PeerFailureReason> = new Set([
   'stall',
 ]);
 
-// Private reference helpers until mirror/src/oci lands; same rules as the distribution spec.
-const DIGEST_RE = /^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$/;
-const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-const REPOSITORY_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
-
-function isDigestString(value: string): value is Digest {
-  return DIGEST_RE.test(value);
-}
-
 function hashFor(digest: Digest): Hash {
-  return createHash(digest.startsWith('sha512:') ? 'sha512' : 'sha256');
+  return createHash(digestAlgorithm(digest));
 }
 
 function digestMatches(digest: Digest, hash: Hash): boolean {
-  return `${digest.slice(0, digest.indexOf(':'))}:${hash.digest('hex')}` === digest;
-}
-
-/**
- * containerd's image name for a tag: `docker.io` (and its alias `index.docker.io`) gets the
- * `library/` prefix on single-segment repositories, e.g. `docker.io` + `nginx` + `1.27` →
- * `docker.io/library/nginx:1.27`. This is the routing key of a tag.
- */
-export function imageName(registry: string, repository: string, tag: string): string {
-  const host = registry === 'index.docker.io' ? 'docker.io' : registry;
-  const repo = host === 'docker.io' && !repository.includes('/') ? `library/${repository}` : repository;
-  return `${host}/${repo}:${tag}`;
+  return `${digestAlgorithm(digest)}:${hash.digest('hex')}` === digest;
 }
 
 /** Exponential, capped cool-down per peer id; a success clears it. */
@@ -353,7 +331,9 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     kind: 'manifests' | 'blobs',
     ref: string,
   ): string =>
-    `${peer.registryUrl}/v2/${request.repository}/${kind}/${ref}?ns=${encodeURIComponent(request.registry)}`;
+    // A request that carried no `ns` reaches peers without one too.
+    `${peer.registryUrl}/v2/${request.repository}/${kind}/${ref}` +
+    (request.registry === '' ? '' : `?ns=${encodeURIComponent(request.registry)}`);
 
   /** Sends one request; resolves once headers arrived, within `timeout` ms. The body is left unread. */
   const send = async (
@@ -462,9 +442,9 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     );
     if (response.status !== 200) throw statusFailure(peer, response, controller);
     let expected: string | null = request.reference;
-    if (!isDigestString(request.reference)) {
+    if (!isDigest(request.reference)) {
       expected = response.headers.get('docker-content-digest');
-      if (expected === null || !isDigestString(expected)) {
+      if (expected === null || !isDigest(expected)) {
         controller.abort();
         throw new PeerFailure(
           peer.id,
@@ -479,8 +459,12 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     if (!digestMatches(digest, hash)) {
       throw new PeerFailure(peer.id, 'digest', `manifest body does not match ${digest}`);
     }
+    const mediaType = manifestMediaType(response.headers.get('content-type'), body);
+    if (mediaType === undefined) {
+      throw new PeerFailure(peer.id, 'invalid', 'manifest without a recognisable media type');
+    }
     return {
-      mediaType: manifestMediaType(response.headers.get('content-type'), body),
+      mediaType,
       digest,
       body,
       peerId: peer.id,
@@ -591,10 +575,10 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
 
     async manifest(request, signal) {
       const reference = request.reference;
-      if (!REPOSITORY_RE.test(request.repository) || !(isDigestString(reference) || TAG_RE.test(reference))) {
+      if (!isRepository(request.repository) || !(isDigest(reference) || isTag(reference))) {
         return undefined;
       }
-      const key = isDigestString(reference)
+      const key = isDigest(reference)
         ? reference
         : imageName(request.registry, request.repository, reference);
       const op = linkedController(signal, opts.manifestDeadline);
@@ -623,7 +607,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     },
 
     async blobSize(request, signal) {
-      if (!REPOSITORY_RE.test(request.repository) || !isDigestString(request.digest)) return undefined;
+      if (!isRepository(request.repository) || !isDigest(request.digest)) return undefined;
       const op = linkedController(signal, opts.manifestDeadline);
       const lookup = linkedController(op.controller.signal, opts.lookupWindow);
       try {
@@ -659,7 +643,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
 
     async blob(request, signal) {
       const range = request.range;
-      if (!REPOSITORY_RE.test(request.repository) || !isDigestString(request.digest)) return undefined;
+      if (!isRepository(request.repository) || !isDigest(request.digest)) return undefined;
       if (range && (!(range.start >= 0) || (range.end !== undefined && range.end < range.start)))
         return undefined;
       // `op` lives as long as the returned stream: it carries the lookup (for resumes) and every fetch.
@@ -722,19 +706,14 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
   };
 }
 
-/** The media type of a manifest: the peer's Content-Type when it names one, else the body's `mediaType`. */
-function manifestMediaType(contentType: string | null, body: Buffer): string {
+/**
+ * The media type of a manifest: the peer's Content-Type when it names a specific type, else what
+ * the document itself says (peers that answer `application/json`); undefined when neither tells.
+ */
+function manifestMediaType(contentType: string | null, body: Buffer): string | undefined {
   const declared = (contentType ?? '').split(';')[0]?.trim() ?? '';
   if (declared.startsWith('application/vnd.')) return declared;
-  try {
-    const parsed = JSON.parse(body.toString('utf8')) as { mediaType?: unknown; manifests?: unknown };
-    if (typeof parsed.mediaType === 'string' && parsed.mediaType !== '') return parsed.mediaType;
-    return Array.isArray(parsed.manifests)
-      ? 'application/vnd.oci.image.index.v1+json'
-      : 'application/vnd.oci.image.manifest.v1+json';
-  } catch {
-    return declared || 'application/octet-stream';
-  }
+  return detectManifestMediaType(body);
 }
 
 /** What {@link PeerBlobStream} needs to serve one range and resume it elsewhere. */
