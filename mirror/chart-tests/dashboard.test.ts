@@ -60,11 +60,13 @@ async function exportedSeries(): Promise<Map<string, Set<string>>> {
   for (const metric of await registry.getMetricsAsJSON()) {
     const labels = new Set<string>((registry.getSingleMetric(metric.name) as unknown as { labelNames?: string[] }).labelNames ?? []);
     for (const value of metric.values) for (const label of Object.keys(value.labels)) labels.add(label);
-    if (metric.type === 'histogram') {
+    // prom-client types `type` as an enum but reports the exposition-format name at runtime.
+    const type = String(metric.type);
+    if (type === 'histogram') {
       series.set(`${metric.name}_bucket`, new Set([...labels, 'le']));
       series.set(`${metric.name}_sum`, labels);
       series.set(`${metric.name}_count`, labels);
-    } else if (metric.type === 'summary') {
+    } else if (type === 'summary') {
       series.set(metric.name, new Set([...labels, 'quantile']));
       series.set(`${metric.name}_sum`, labels);
       series.set(`${metric.name}_count`, labels);
