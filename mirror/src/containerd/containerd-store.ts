@@ -337,24 +337,33 @@ export class ContainerdStore implements ContentStore {
 
   #readOverGrpc(digest: Digest, start: number, end: number): Readable {
     const call = this.#content.Read({ digest, offset: start, size: end - start }, this.#metadata, {});
-    let expected = start;
+    const wanted = end - start;
+    let received = 0;
     const bytes = new Transform({
       readableObjectMode: false,
       writableObjectMode: true,
       transform(chunk: { offset: number; data: Buffer }, _encoding, callback) {
-        // containerd answers in order; a gap would mean a corrupt stream, not something to paper over.
-        if (chunk.offset !== expected) {
+        // containerd (1.6 to 2.x) numbers chunks from the start of the read, not of the blob;
+        // absolute offsets are accepted too in case that ever changes. A gap means a corrupt
+        // stream, not something to paper over.
+        if (chunk.offset !== received && chunk.offset !== start + received) {
           callback(
-            new Error(`containerd Content.Read: chunk at offset ${chunk.offset}, expected ${expected}`),
+            new Error(`containerd Content.Read: chunk at offset ${chunk.offset}, expected ${received}`),
           );
           return;
         }
-        expected += chunk.data.length;
+        received += chunk.data.length;
+        if (received > wanted) {
+          callback(new Error(`containerd Content.Read: sent ${received} bytes, ${wanted} asked`));
+          return;
+        }
         callback(null, chunk.data);
       },
       flush(callback) {
         callback(
-          expected === end ? null : new Error(`containerd Content.Read: ended at ${expected} of ${end}`),
+          received === wanted
+            ? null
+            : new Error(`containerd Content.Read: ended after ${received} of ${wanted} bytes`),
         );
       },
     });
