@@ -64,7 +64,7 @@ export const PEER_FETCH_DEFAULTS: Readonly<Required<Omit<PeerFetchOptions, 'hedg
   lookupWindow: 500,
   lookupCount: 3,
   headersTimeout: 300,
-  blobHeadersTimeout: 2_000,
+  blobHeadersTimeout: 1_000,
   manifestDeadline: 3_000,
   maxManifestSize: 4 * 1024 * 1024,
   idleTimeout: 3_000,
@@ -370,7 +370,8 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     } finally {
       clearTimeout(timer);
       // The parent link must stay until the body is done; callers abort `controller` to release it.
-      link.controller.signal.addEventListener('abort', () => link.dispose(), { once: true });
+      if (link.controller.signal.aborted) link.dispose();
+      else link.controller.signal.addEventListener('abort', () => link.dispose(), { once: true });
     }
   };
 
