@@ -3,6 +3,7 @@
 // release later (an upgrade with identical values, no pod restarts).
 import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
+import { inheritedDependsOn } from './component-options.js';
 import { toJson } from './manifests.js';
 import type { MirrorValues } from './mirror-values.js';
 
@@ -40,7 +41,7 @@ export class HelmBootstrap extends pulumi.ComponentResource {
         timeout: 600,
       },
       // Switching the stack to Flux later must not uninstall what Flux is about to adopt.
-      { parent: this, retainOnDelete: true },
+      { parent: this, retainOnDelete: true, dependsOn: inheritedDependsOn(opts) },
     );
     this.registerOutputs({ status: this.release.status });
   }

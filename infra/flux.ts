@@ -2,6 +2,7 @@
 // Kustomization for clusters whose manifests live in Git.
 import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
+import { inheritedDependsOn } from './component-options.js';
 import {
   buildHelmRelease,
   buildKustomization,
@@ -31,8 +32,9 @@ export class FluxRelease extends pulumi.ComponentResource {
 
   constructor(name: string, args: FluxReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super('peili:flux:FluxRelease', name, {}, opts);
-    this.repository = customResource(`${name}-chart`, buildOciRepository(args), { parent: this });
-    this.release = customResource(`${name}-release`, buildHelmRelease(args), { parent: this, dependsOn: [this.repository] });
+    const after = inheritedDependsOn(opts);
+    this.repository = customResource(`${name}-chart`, buildOciRepository(args), { parent: this, dependsOn: after });
+    this.release = customResource(`${name}-release`, buildHelmRelease(args), { parent: this, dependsOn: [...after, this.repository] });
     this.registerOutputs({ release: this.release.metadata.name });
   }
 }
@@ -47,7 +49,7 @@ export class FluxKustomization extends pulumi.ComponentResource {
 
   constructor(name: string, args: FluxKustomizationArgs, opts?: pulumi.ComponentResourceOptions) {
     super('peili:flux:FluxKustomization', name, {}, opts);
-    this.kustomization = customResource(`${name}-kustomization`, buildKustomization(args), { parent: this });
+    this.kustomization = customResource(`${name}-kustomization`, buildKustomization(args), { parent: this, dependsOn: inheritedDependsOn(opts) });
     this.registerOutputs({ kustomization: this.kustomization.metadata.name });
   }
 }

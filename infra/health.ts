@@ -1,6 +1,7 @@
 // Health of the rollout, read from the DaemonSet once Flux (or Helm) reports the release ready.
 import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
+import { inheritedDependsOn } from './component-options.js';
 
 /** One word for dashboards. */
 export type HealthStatus = 'healthy' | 'progressing' | 'degraded' | 'down' | 'empty' | 'unknown';
@@ -59,7 +60,7 @@ export class MirrorHealth extends pulumi.ComponentResource {
     // The id is derived from the rollout's id: during a preview that creates the rollout the id is
     // unknown, so the read is skipped instead of failing on a DaemonSet that does not exist yet.
     const id = args.rollout.id.apply(() => `${args.namespace}/${args.daemonSetName}`);
-    const daemonSet = k8s.apps.v1.DaemonSet.get(`${name}-daemonset`, id, { parent: this, dependsOn: [args.rollout] });
+    const daemonSet = k8s.apps.v1.DaemonSet.get(`${name}-daemonset`, id, { parent: this, dependsOn: [...inheritedDependsOn(opts), args.rollout] });
     this.report = daemonSet.status.apply((s) => daemonSetHealth(s));
     this.registerOutputs({ report: this.report });
   }

@@ -145,7 +145,7 @@ function mocks(world: MockWorld): pulumi.runtime.Mocks {
     newResource(args) {
       const inputs = args.inputs as Record<string, unknown>;
       const metadata = inputs.metadata as { name?: string; namespace?: string } | undefined;
-      const id = args.id ?? (metadata?.name ? `${metadata.namespace ?? ''}/${metadata.name}` : `${args.name}-id`);
+      const id = args.id || (metadata?.name ? `${metadata.namespace ?? ''}/${metadata.name}` : `${args.name}-id`);
       return { id, state: mockState(args.type, args.name, inputs, world) };
     },
     call(args) {
@@ -182,6 +182,17 @@ function readRequest(kind: 'register' | 'read', req: RequestLike, urn: string): 
     secretInputs: Object.entries(raw).filter(([, v]) => isSecretWire(v)).map(([k]) => k),
     ...(kind === 'read' && req.getId ? { id: req.getId() } : {}),
   };
+}
+
+/** The program threw; carries what it had registered before (to prove nothing was touched). */
+export class MockRunError extends Error {
+  constructor(
+    override readonly cause: unknown,
+    readonly registrations: readonly Registration[],
+  ) {
+    super(cause instanceof Error ? cause.message : String(cause));
+    this.name = 'MockRunError';
+  }
 }
 
 // setMocks keeps global state; runs must not overlap.
@@ -237,10 +248,14 @@ async function runOnce(
 
   // Keep the program's own return value: the stack's massaged copy loses which outputs are secret.
   let returned: Record<string, unknown> = {};
-  await pulumi.runtime.runInPulumiStack(async () => {
-    returned = ((await program()) ?? {}) as Record<string, unknown>;
-    return returned;
-  });
+  try {
+    await pulumi.runtime.runInPulumiStack(async () => {
+      returned = ((await program()) ?? {}) as Record<string, unknown>;
+      return returned;
+    });
+  } catch (err) {
+    throw new MockRunError(err, registrations);
+  }
   // Resources no output depends on may still be registering; `waitForRPCs` is exported by the
   // runtime but not declared in its typings.
   await (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.();

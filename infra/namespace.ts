@@ -1,6 +1,7 @@
 // The mirror's namespace (Pod Security: privileged) and the `cluster-settings` ConfigMap.
 import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
+import { inheritedDependsOn } from './component-options.js';
 import { buildClusterSettings, buildNamespace, type ClusterSettings } from './manifests.js';
 
 /** Arguments of `MirrorNamespace`. */
@@ -19,7 +20,7 @@ export class MirrorNamespace extends pulumi.ComponentResource {
   constructor(name: string, args: MirrorNamespaceArgs, opts?: pulumi.ComponentResourceOptions) {
     super('peili:k8s:MirrorNamespace', name, {}, opts);
     const ns = buildNamespace(args.settings.namespace, args.settings.releaseName);
-    this.namespace = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: ns.metadata }, { parent: this });
+    this.namespace = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: ns.metadata }, { parent: this, dependsOn: inheritedDependsOn(opts) });
     const cm = buildClusterSettings(args.settings);
     this.clusterSettings = new k8s.core.v1.ConfigMap(
       `${name}-cluster-settings`,

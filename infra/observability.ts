@@ -1,6 +1,7 @@
 // Alerts for the mirror (a PrometheusRule), when the stack turns them on.
 import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
+import { inheritedDependsOn } from './component-options.js';
 import { buildPrometheusRule } from './manifests.js';
 
 /** Arguments of `MirrorAlerts`. */
@@ -24,7 +25,7 @@ export class MirrorAlerts extends pulumi.ComponentResource {
     this.rule = new k8s.apiextensions.CustomResource(
       `${name}-rule`,
       { apiVersion: rule.apiVersion, kind: rule.kind, metadata: rule.metadata, spec: rule.spec },
-      { parent: this },
+      { parent: this, dependsOn: inheritedDependsOn(opts) },
     );
     this.registerOutputs({});
   }

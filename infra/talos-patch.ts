@@ -6,6 +6,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { stringify } from 'yaml';
 import { TALOS_REGISTRY_CONFIG_PATH } from './mirror-values.js';
 import * as talos from './talos/index.js';
+import { inheritedDependsOn } from './component-options.js';
 import type { TalosNode } from './config.js';
 
 /** The CRI drop-in file Talos merges into containerd's configuration. */
@@ -99,7 +100,7 @@ export class TalosContainerdPatch extends pulumi.ComponentResource {
             configPatches: [this.patch],
             applyMode: args.applyMode ?? 'staged_if_needing_reboot',
           },
-          { parent: this, ...(previous ? { dependsOn: [previous] } : {}) },
+          { parent: this, dependsOn: [...inheritedDependsOn(opts), ...(previous ? [previous] : [])] },
         ),
       );
     }
