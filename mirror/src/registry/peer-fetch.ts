@@ -254,7 +254,7 @@ interface OpenBlob {
   skip: number;
 }
 
-/** Runs `fn` with a signal that aborts when `parent` does or after `ms`, whichever first. */
+/** A controller that aborts when `parent` does or after `ms`, whichever first; `dispose` unhooks it. */
 function linkedController(
   parent: AbortSignal | undefined,
   ms?: number,
