@@ -184,6 +184,11 @@ function readRequest(kind: 'register' | 'read', req: RequestLike, urn: string): 
   };
 }
 
+/** Waits for the runtime's outstanding calls (exported by the runtime, absent from its typings). */
+function waitForRPCs(): Promise<void> {
+  return (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.() ?? Promise.resolve();
+}
+
 /** The program threw; carries what it had registered before (to prove nothing was touched). */
 export class MockRunError extends Error {
   constructor(
@@ -248,17 +253,21 @@ async function runOnce(
 
   // Keep the program's own return value: the stack's massaged copy loses which outputs are secret.
   let returned: Record<string, unknown> = {};
-  try {
-    await pulumi.runtime.runInPulumiStack(async () => {
+  let failure: { error: unknown } | undefined;
+  // A program error is caught inside the stack so the stack itself completes cleanly (no stray
+  // rejections from its outputs), then rethrown with what had been registered.
+  await pulumi.runtime.runInPulumiStack(async () => {
+    try {
       returned = ((await program()) ?? {}) as Record<string, unknown>;
-      return returned;
-    });
-  } catch (err) {
-    throw new MockRunError(err, registrations);
-  }
-  // Resources no output depends on may still be registering; `waitForRPCs` is exported by the
-  // runtime but not declared in its typings.
-  await (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.();
+    } catch (error) {
+      failure = { error };
+    }
+    return returned;
+  });
+  await waitForRPCs();
+  if (failure) throw new MockRunError(failure.error, registrations);
+  // Resources no output depends on may still be registering.
+  await waitForRPCs();
   const resolved: Record<string, unknown> = {};
   const secretOutputs: string[] = [];
   for (const [k, v] of Object.entries(returned)) {
