@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { liveProcessCount, startProcess, waitFor } from './process.js';
+import { liveProcessCount, reapOrphans, startProcess, waitFor } from './process.js';
 
 // The children are Node itself, so this needs no external binary.
 const node = process.execPath;
@@ -57,5 +59,34 @@ describe('startProcess', () => {
 describe('waitFor', () => {
   it('throws the described message after the timeout', async () => {
     await assert.rejects(waitFor(async () => false, { timeoutMs: 50, intervalMs: 10, describe: () => 'never ready' }), { message: 'never ready' });
+  });
+});
+
+describe('reapOrphans', () => {
+  it('signals only children of dead owners that still run the recorded command line', async () => {
+    const pids = join(dir, 'pids');
+    await mkdir(pids);
+    const owner = spawn(node, ['-e', '0']);
+    await once(owner, 'exit');
+    const deadOwner = owner.pid!;
+    const argv = [node, '-e', 'setInterval(() => {}, 1000)'];
+    const orphan = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+    const kept = spawn(argv[0]!, argv.slice(1), { stdio: 'ignore' });
+    const orphanExit = once(orphan, 'exit');
+    const spawned = Promise.all([once(orphan, 'spawn'), once(kept, 'spawn')]);
+    try {
+      await spawned;
+      const record = (pid: number, ownerPid: number, args: string[]): string => JSON.stringify({ pid, owner: ownerPid, argv: args });
+      await writeFile(join(pids, 'orphan.json'), record(orphan.pid!, deadOwner, argv));
+      await writeFile(join(pids, 'reused.json'), record(kept.pid!, deadOwner, [node, '-e', 'something else']));
+      await writeFile(join(pids, 'owned.json'), record(kept.pid!, process.pid, argv));
+      assert.deepEqual(reapOrphans(pids), [orphan.pid]);
+      assert.deepEqual(await orphanExit, [null, 'SIGTERM']);
+      assert.equal(kept.exitCode, null);
+      assert.deepEqual(await readdir(pids), ['owned.json']);
+    } finally {
+      orphan.kill('SIGKILL');
+      kept.kill('SIGKILL');
+    }
   });
 });

@@ -2,8 +2,9 @@
 // log file, stops them by their real PID, and keeps a process-wide list so that nothing is left
 // running when the test process exits or is interrupted.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, mkdirSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { TESTBED_HOME } from './scratch.js';
 
 /** How a managed child ended. */
 export interface ExitStatus {
@@ -40,6 +41,79 @@ export interface StartProcessOptions {
 const live = new Set<ChildProcess>();
 let hooksInstalled = false;
 
+/** Where each started child is recorded, so a later run can end children of a killed test process. */
+export const PID_DIR = join(TESTBED_HOME, 'pids');
+
+interface PidRecord {
+  readonly pid: number;
+  readonly owner: number;
+  readonly argv: string[];
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readCmdline(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Sends SIGTERM to children recorded by test processes that no longer exist (a test run killed
+ * with SIGKILL cannot clean up after itself). A record is acted on only when the PID still runs
+ * the very same command line, so an unrelated process that reused the PID is left alone.
+ * Returns the PIDs signalled. Runs once automatically before the first child is started.
+ */
+export function reapOrphans(dir: string = PID_DIR): number[] {
+  const reaped: number[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return reaped;
+  }
+  for (const name of names) {
+    const path = join(dir, name);
+    let record: PidRecord;
+    try {
+      record = JSON.parse(readFileSync(path, 'utf8')) as PidRecord;
+    } catch {
+      continue;
+    }
+    if (isAlive(record.owner)) continue;
+    if (readCmdline(record.pid) === `${record.argv.join('\0')}\0`) {
+      try {
+        process.kill(record.pid, 'SIGTERM');
+        reaped.push(record.pid);
+      } catch {
+        // Gone in the meantime.
+      }
+    }
+    rmSync(path, { force: true });
+  }
+  return reaped;
+}
+
+function recordPid(pid: number, argv: string[]): string | undefined {
+  try {
+    mkdirSync(PID_DIR, { recursive: true });
+    const path = join(PID_DIR, `${pid}.json`);
+    writeFileSync(path, JSON.stringify({ pid, owner: process.pid, argv } satisfies PidRecord));
+    return path;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Children started by this module that are still running (for diagnostics and tests). */
 export function liveProcessCount(): number {
   return live.size;
@@ -51,6 +125,8 @@ export function liveProcessCount(): number {
 function installHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
+  const reaped = reapOrphans();
+  if (reaped.length > 0) console.warn(`testbed: sent SIGTERM to ${reaped.length} orphaned test bed process(es): ${reaped.join(', ')}`);
   process.on('exit', () => {
     for (const child of live) child.kill('SIGKILL');
   });
@@ -127,8 +203,10 @@ export async function startProcess(
   const pid = child.pid;
   if (pid === undefined) throw new Error(`cannot start ${command}: no pid`);
   live.add(child);
+  const pidFile = recordPid(pid, [command, ...args]);
   const exited = waitExit(child).then((status) => {
     live.delete(child);
+    if (pidFile) rmSync(pidFile, { force: true });
     return status;
   });
   // A forgotten child must not keep a test process alive forever (the exit hook still kills it);

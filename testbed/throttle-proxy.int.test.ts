@@ -49,7 +49,7 @@ after(async () => {
 });
 
 describe('startThrottleProxy', () => {
-  it('delivers at the configured rate (within 20%), and all of the bytes', { timeout: 20000 }, async () => {
+  it('delivers at the configured rate (within 20%), and all of the bytes', { timeout: 20000 }, async (t) => {
     const bytesPerSecond = 4 * 1024 * 1024;
     const proxy = await startThrottleProxy({ target: sinkTarget, listenHost: HOST, bytesPerSecond, latencyMs: 5 });
     proxies.push(proxy);
@@ -67,10 +67,32 @@ describe('startThrottleProxy', () => {
     assert.equal(received, PAYLOAD);
     assert.equal(proxy.bytesDown(), PAYLOAD);
     const rate = (received - 16 * 1024) / ((last - first) / 1000);
+    t.diagnostic(`one connection: ${Math.round(rate)} B/s for ${bytesPerSecond} B/s`);
     assert.ok(Math.abs(rate - bytesPerSecond) / bytesPerSecond < 0.2, `measured ${Math.round(rate)} B/s, set ${bytesPerSecond} B/s`);
   });
 
-  it('adds the one-way delay in each direction (round trip within 20% of 2 × latencyMs)', { timeout: 20000 }, async () => {
+  it('shares one rate between connections with limitScope proxy (within 20%)', { timeout: 20000 }, async (t) => {
+    const bytesPerSecond = 8 * 1024 * 1024;
+    const proxy = await startThrottleProxy({ target: sinkTarget, listenHost: HOST, bytesPerSecond, limitScope: 'proxy' });
+    proxies.push(proxy);
+    const started = performance.now();
+    const sockets = await Promise.all([connect(proxy.hostPort), connect(proxy.hostPort)]);
+    const sizes = await Promise.all(
+      sockets.map(async (socket) => {
+        let received = 0;
+        socket.on('data', (chunk: Buffer) => (received += chunk.length));
+        await once(socket, 'end');
+        socket.destroy();
+        return received;
+      }),
+    );
+    const rate = (2 * PAYLOAD) / ((performance.now() - started) / 1000);
+    t.diagnostic(`two connections, shared: ${Math.round(rate)} B/s for ${bytesPerSecond} B/s`);
+    assert.deepEqual(sizes, [PAYLOAD, PAYLOAD]);
+    assert.ok(Math.abs(rate - bytesPerSecond) / bytesPerSecond < 0.2, `measured ${Math.round(rate)} B/s in total, set ${bytesPerSecond} B/s`);
+  });
+
+  it('adds the one-way delay in each direction (round trip within 20% of 2 × latencyMs)', { timeout: 20000 }, async (t) => {
     const latencyMs = 40;
     const proxy = await startThrottleProxy({ target: echoTarget, listenHost: HOST, latencyMs });
     proxies.push(proxy);
@@ -85,6 +107,7 @@ describe('startThrottleProxy', () => {
     }
     socket.destroy();
     const median = [...rtts].sort((a, b) => a - b)[2]!;
+    t.diagnostic(`round trips ${rtts.map((r) => r.toFixed(1)).join(', ')} ms for ${latencyMs} ms each way`);
     assert.ok(Math.abs(median - 2 * latencyMs) / (2 * latencyMs) < 0.2, `median RTT ${median.toFixed(1)} ms, expected ${2 * latencyMs} ms (${rtts.map((r) => r.toFixed(1)).join(', ')})`);
   });
 

@@ -17,6 +17,12 @@ export interface ThrottleProxyOptions {
   readonly bytesPerSecond?: number;
   /** One-way delay added in each direction, ms (RTT = 2 × latencyMs); default 0. */
   readonly latencyMs?: number;
+  /**
+   * What the rate limit applies to: `connection` (each TCP connection gets the full rate, like
+   * a remote registry serving each client) or `proxy` (all connections share one rate per
+   * direction, like one uplink every node sits behind). Default `connection`.
+   */
+  readonly limitScope?: 'connection' | 'proxy';
 }
 
 /** A running throttle proxy. */
@@ -39,11 +45,15 @@ const PIECE = 16 * 1024;
 const HIGH_WATER = 1024 * 1024;
 const LOW_WATER = 256 * 1024;
 
+/** The virtual clock of a bottleneck: when it has sent everything handed to it so far. */
+interface Bottleneck {
+  busyUntil: number;
+}
+
 /** One direction of a connection: a bottleneck of `rate` bytes/s followed by `latency` ms of wire. */
 class Link {
   private readonly queue: { data: Buffer; due: number }[] = [];
   private queued = 0;
-  private busyUntil = 0;
   private timer: NodeJS.Timeout | undefined;
   private ended = false;
   private finSent = false;
@@ -55,14 +65,15 @@ class Link {
     private readonly to: Socket,
     private readonly rate: number | undefined,
     private readonly latency: number,
+    private readonly bottleneck: Bottleneck,
   ) {}
 
   push(chunk: Buffer): void {
     for (let offset = 0; offset < chunk.length; offset += PIECE) {
       const data = chunk.subarray(offset, offset + PIECE);
       const now = performance.now();
-      const departs = this.rate ? Math.max(now, this.busyUntil) + (data.length * 1000) / this.rate : now;
-      this.busyUntil = departs;
+      const departs = this.rate ? Math.max(now, this.bottleneck.busyUntil) + (data.length * 1000) / this.rate : now;
+      this.bottleneck.busyUntil = departs;
       this.queue.push({ data, due: departs + this.latency });
       this.queued += data.length;
     }
@@ -123,6 +134,9 @@ export async function startThrottleProxy(options: ThrottleProxyOptions): Promise
   if (rate !== undefined && !(rate > 0)) throw new Error(`startThrottleProxy: bytesPerSecond must be > 0, got ${rate}`);
   const latency = options.latencyMs ?? 0;
   if (!(latency >= 0)) throw new Error(`startThrottleProxy: latencyMs must be ≥ 0, got ${latency}`);
+  const shared = options.limitScope === 'proxy';
+  const sharedUp: Bottleneck = { busyUntil: 0 };
+  const sharedDown: Bottleneck = { busyUntil: 0 };
   const sockets = new Set<Socket>();
   const links = new Set<Link>();
   let down = 0;
@@ -135,8 +149,8 @@ export async function startThrottleProxy(options: ThrottleProxyOptions): Promise
     sockets.add(upstream);
     client.setNoDelay(true);
     upstream.setNoDelay(true);
-    const toTarget = new Link('up', client, upstream, rate, latency);
-    const toClient = new Link('down', upstream, client, rate, latency);
+    const toTarget = new Link('up', client, upstream, rate, latency, shared ? sharedUp : { busyUntil: 0 });
+    const toClient = new Link('down', upstream, client, rate, latency, shared ? sharedDown : { busyUntil: 0 });
     links.add(toTarget);
     links.add(toClient);
     client.on('data', (chunk: Buffer) => toTarget.push(chunk));
