@@ -97,6 +97,7 @@ export class FsSteps {
     } else if (stat.isSymbolicLink()) {
       const temp = tempPath(dst);
       await this.step('write', temp);
+      await rm(temp, { force: true }); // an earlier crash of this same pid may have left it
       await symlink(await readlink(src), temp);
       await applyMetadata(temp, stat);
       await this.step('rename', dst);

@@ -7,11 +7,17 @@ import {
   readdir,
   readFile,
   readlink,
+  rm,
   symlink,
   utimes,
   writeFile,
 } from 'node:fs/promises';
-import { join } from 'node:path';
+import assert from 'node:assert/strict';
+import { isAbsolute, join } from 'node:path';
+import { cleanup } from './cleanup.js';
+import { configure, type ConfigureOptions } from './configure.js';
+import { certPaths, parseHostsToml } from './existing.js';
+import { hasPeiliHeader, isTempName, RESERVED_NAMES } from './layout.js';
 
 /** One entry of a snapshot: kind, permission bits, and content (file bytes as text, link target). */
 export interface SnapshotEntry {
@@ -96,4 +102,79 @@ export async function buildFixtureTree(root: string): Promise<void> {
   await symlink('docker.io', join(root, 'mirror-link'));
   await mkdir(join(root, 'empty'));
   await chmod(join(root, 'empty'), 0o700);
+}
+
+type Snapshot = Record<string, SnapshotEntry>;
+
+/**
+ * What containerd would read is sane: every live hosts.toml is either byte-identical to the
+ * original at that path or a whole Peili file, and the cert files either one names exist.
+ */
+export function assertConsistent(live: Snapshot, original: Snapshot, root: string, where: string): void {
+  for (const [rel, entry] of Object.entries(live)) {
+    if (!rel.endsWith('/hosts.toml') || entry.kind !== 'file') continue;
+    const text = entry.content!;
+    const isOriginal = original[rel]?.content === text;
+    assert.ok(
+      isOriginal || hasPeiliHeader(text),
+      `${where}: ${rel} is neither the original nor a Peili file`,
+    );
+    const file = parseHostsToml(text, rel);
+    const folder = rel.slice(0, rel.lastIndexOf('/'));
+    for (const table of [file.top, ...file.hosts.map((h) => h.table)]) {
+      for (const cert of certPaths(table)) {
+        const certRel = isAbsolute(cert)
+          ? cert.startsWith(root + '/')
+            ? cert.slice(root.length + 1)
+            : undefined
+          : `${folder}/${cert}`;
+        if (certRel === undefined) continue; // a path outside the config path, not ours to check
+        assert.equal(live[certRel]?.kind, 'file', `${where}: ${rel} names ${cert}, which is missing`);
+      }
+    }
+  }
+}
+
+/** Excludes Peili's bookkeeping (backup folders, temp files) from a snapshot of what containerd reads. */
+export const liveOnly = (rel: string): boolean =>
+  RESERVED_NAMES.has(rel.split('/')[0]!) || rel.split('/').some(isTempName);
+
+/** A fixture config path at a fixed place (absolute paths in it stay equal across rebuilds). */
+export interface CrashBed {
+  readonly root: string;
+  /** The configure run under test: prepend-existing with two registries touches every code path. */
+  readonly options: ConfigureOptions;
+  /** Rebuilds the fixture tree from scratch. */
+  fresh(): Promise<void>;
+  /** Runs `op` without crashing and returns the step names it went through. */
+  recordSteps(op: 'configure' | 'cleanup'): Promise<string[]>;
+}
+
+/** A CrashBed below `base`. */
+export function createCrashBed(base: string): CrashBed {
+  const root = join(base, 'certs.d');
+  const options: ConfigureOptions = {
+    configPath: root,
+    registries: ['docker.io', 'ghcr.io'],
+    mirrorTargets: ['http://10.0.0.7:29999'],
+    resolve: true,
+    prependExisting: true,
+    containerdVersion: '1.6.20',
+  };
+  return {
+    root,
+    options,
+    async fresh() {
+      await rm(base, { recursive: true, force: true });
+      await mkdir(root, { recursive: true });
+      await buildFixtureTree(root);
+    },
+    async recordSteps(op) {
+      const steps: string[] = [];
+      const onStep = (step: string): void => void steps.push(step);
+      if (op === 'configure') await configure({ ...options, onStep });
+      else await cleanup({ configPath: root, onStep });
+      return steps;
+    },
+  };
 }
