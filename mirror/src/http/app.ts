@@ -1,0 +1,304 @@
+import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
+import type { Metrics } from '../metrics/metrics.js';
+import { OciError, isOciError, unsupportedMethod } from '../oci/errors.js';
+import type { RegistryService, ServeResult } from '../registry/registry-service.js';
+import { parseRegistryPath, routePattern, type RegistryPath, type RoutePattern } from './registry-path.js';
+
+/** The loop-guard header a peer sets on every registry request it sends to another node. */
+export const MIRRORED_HEADER = 'x-peili-mirrored';
+/** The version header every registry response carries. */
+export const API_VERSION_HEADER = 'docker-distribution-api-version';
+
+/** Where and how loudly the registry API logs (pino through fastify). */
+export interface AppLoggerOptions {
+  /** pino level: fatal, error, warn, info, debug, trace, silent. */
+  readonly level: string;
+  /** Destination; stdout when omitted. Tests pass a stream to read the JSON lines. */
+  readonly stream?: { write(line: string): void };
+}
+
+/** Collaborators of {@link buildApp}. */
+export interface AppDeps {
+  readonly service: RegistryService;
+  /** HTTP and served-bytes metrics; none are recorded when omitted. */
+  readonly metrics?: Metrics;
+  /** Structured JSON logs; `false` (the default) disables logging. */
+  readonly logger?: AppLoggerOptions | false;
+}
+
+/** Server tunables of {@link buildApp}; defaults in {@link APP_DEFAULTS}. */
+export interface AppOptions {
+  /** Largest request head (request line + headers) in bytes; larger gets 431. */
+  readonly maxHeaderSize?: number;
+  /** Time in ms a client has to send its whole request (node's `requestTimeout`). */
+  readonly requestTimeout?: number;
+  /** Socket inactivity timeout in ms (a stalled download is cut after this). */
+  readonly connectionTimeout?: number;
+  /** Idle keep-alive connections are closed after this many ms. */
+  readonly keepAliveTimeout?: number;
+  /** Answer 503 to new requests while the server is closing (SIGTERM). */
+  readonly return503OnClosing?: boolean;
+}
+
+/** Defaults of {@link AppOptions}, in one place. */
+export const APP_DEFAULTS: Readonly<Required<AppOptions>> = Object.freeze({
+  maxHeaderSize: 16 * 1024,
+  requestTimeout: 10_000,
+  connectionTimeout: 60_000,
+  keepAliveTimeout: 75_000,
+  return503OnClosing: true,
+});
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The parsed `/v2/…` path (undefined when the path is not a registry endpoint). */
+    registryPath: RegistryPath | undefined;
+    /** The `handler` metric label. */
+    routeLabel: RoutePattern;
+    /** Aborted when the client goes away before the response finished. */
+    abortSignal: AbortSignal;
+  }
+}
+
+/** Counts bytes as they flow to the client, without changing the stream's pace. */
+class ByteCounter extends Transform {
+  constructor(private readonly onBytes: (n: number) => void) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.onBytes(chunk.length);
+    callback(null, chunk);
+  }
+}
+
+function errorBody(error: OciError): string {
+  return JSON.stringify({ errors: [error.toJSON()] });
+}
+
+/** Maps anything thrown to the OciError answered: fastify's own 4xx keep their status. */
+function toOciError(error: unknown): OciError {
+  if (isOciError(error)) return error;
+  const status = (error as FastifyError | undefined)?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const code = status === 404 ? 'NAME_UNKNOWN' : status === 429 ? 'TOOMANYREQUESTS' : 'UNSUPPORTED';
+    return new OciError(code, { status, message: (error as Error).message, cause: error });
+  }
+  return new OciError('UNAVAILABLE', { status: 500, message: 'internal server error', cause: error });
+}
+
+function logError(log: FastifyBaseLogger, error: OciError, request: FastifyRequest): void {
+  const context = {
+    code: error.code,
+    status: error.status,
+    handler: request.routeLabel,
+    method: request.method,
+  };
+  if (error.status >= 500) {
+    log.error({ ...context, err: error.cause ?? error }, error.message);
+  } else if (error.status === 404) {
+    log.debug(context, error.message);
+  } else {
+    log.warn(context, error.message);
+  }
+}
+
+// Headers of a success that must not leak onto an error answered after them.
+const CONTENT_HEADERS = [
+  'content-type',
+  'content-length',
+  'docker-content-digest',
+  'content-range',
+  'accept-ranges',
+];
+
+/**
+ * Builds the registry API: `GET|HEAD /v2/`, `/v2/<name>/manifests/<ref>` and
+ * `/v2/<name>/blobs/<digest>` (`?ns=<registry>`, `X-Peili-Mirrored: true` marks a peer). Routes
+ * only parse and stream; the service decides. Errors become the distribution spec's JSON body.
+ */
+export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstance {
+  const opts = { ...APP_DEFAULTS, ...options };
+  const { service, metrics } = deps;
+  const app = Fastify({
+    logger: deps.logger
+      ? { level: deps.logger.level, ...(deps.logger.stream ? { stream: deps.logger.stream } : {}) }
+      : false,
+    // Per-request lines are written once, in the onResponse hook below, at debug level.
+    logController: new LogController({ disableRequestLogging: true }),
+    http: { maxHeaderSize: opts.maxHeaderSize },
+    requestTimeout: opts.requestTimeout,
+    connectionTimeout: opts.connectionTimeout,
+    keepAliveTimeout: opts.keepAliveTimeout,
+    return503OnClosing: opts.return503OnClosing,
+    exposeHeadRoutes: false,
+    // Undecodable paths bypass the hooks: answer them like any unknown path, with the same bookkeeping.
+    frameworkErrors: (error, request, reply) => {
+      track(request, reply);
+      const notFound = new OciError('NAME_UNKNOWN', {
+        message: 'no registry endpoint at this path',
+        cause: error,
+      });
+      answerError(notFound, request, reply);
+    },
+    // Names up to 255 characters plus a digest exceed find-my-way's default parameter length of 100.
+    routerOptions: { maxParamLength: 2048, ignoreTrailingSlash: false, ignoreDuplicateSlashes: false },
+  });
+
+  app.decorateRequest('registryPath', undefined);
+  app.decorateRequest('routeLabel', 'unknown');
+  app.decorateRequest('abortSignal', undefined as unknown as AbortSignal);
+
+  // Bodies are never read: every method but GET/HEAD is answered 405 without parsing.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+  /** Starts the per-request bookkeeping: parsed path, abort signal, in-flight and duration metrics. */
+  function track(request: FastifyRequest, reply: FastifyReply): void {
+    const path = request.url.split('?', 1)[0] ?? '';
+    request.registryPath = parseRegistryPath(path);
+    request.routeLabel = routePattern(request.registryPath);
+    const controller = new AbortController();
+    request.abortSignal = controller.signal;
+    const started = process.hrtime.bigint();
+    const handler = request.routeLabel;
+    metrics?.httpInflight.inc({ handler });
+    // 'close' fires for finished and aborted responses alike (onResponse misses aborted ones).
+    reply.raw.once('close', () => {
+      const completed = reply.raw.writableEnded;
+      if (!completed) controller.abort(new Error('client closed the connection'));
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const labels = { handler, method: request.method, code: String(reply.statusCode) };
+      metrics?.httpInflight.dec({ handler });
+      metrics?.httpRequests.inc(labels);
+      metrics?.httpRequestDuration.observe(labels, seconds);
+      request.log.debug({ ...labels, seconds, completed, fromPeer: isFromPeer(request) }, 'request served');
+    });
+    reply.header(API_VERSION_HEADER, 'registry/2.0');
+  }
+
+  /** The one place errors are answered (and logged, once). */
+  function answerError(error: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+    const oci = toOciError(error);
+    logError(request.log, oci, request);
+    for (const name of CONTENT_HEADERS) reply.removeHeader(name);
+    reply.code(oci.status).headers(oci.headers);
+    if (request.method === 'HEAD') return reply.send();
+    return reply.type('application/json; charset=utf-8').send(errorBody(oci));
+  }
+
+  app.addHook('onRequest', async (request, reply) => track(request, reply));
+  app.setErrorHandler((error: unknown, request, reply) => answerError(error, request, reply));
+
+  app.setNotFoundHandler(async (request) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD') throw unsupportedMethod(request.method);
+    throw new OciError('NAME_UNKNOWN', { message: 'no registry endpoint at this path' });
+  });
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/v2/',
+    handler: async (request, reply) => {
+      reply.type('application/json; charset=utf-8');
+      if (request.method === 'HEAD') return reply.header('content-length', 2).send();
+      return reply.send('{}');
+    },
+  });
+
+  app.route({
+    method: ['GET', 'HEAD'],
+    url: '/v2/*',
+    handler: async (request, reply) => {
+      const parsed = request.registryPath;
+      if (parsed === undefined || parsed.kind === 'base') {
+        throw new OciError('NAME_UNKNOWN', { message: 'no registry endpoint at this path' });
+      }
+      const method = request.method === 'HEAD' ? 'HEAD' : 'GET';
+      const fromPeer = isFromPeer(request);
+      const registry = namespaceOf(request.query);
+      const result =
+        parsed.kind === 'manifest'
+          ? await service.manifest(
+              { registry, repository: parsed.name, reference: parsed.reference, method, fromPeer },
+              request.abortSignal,
+            )
+          : await service.blob(
+              {
+                registry,
+                repository: parsed.name,
+                digest: parsed.digest,
+                range: rangeOf(request),
+                method,
+                fromPeer,
+              },
+              request.abortSignal,
+            );
+      return send(reply, result, method, fromPeer);
+    },
+  });
+
+  function countServed(source: ServeResult['source'], fromPeer: boolean, bytes: number): void {
+    metrics?.servedBytes.inc({ source }, bytes);
+    if (fromPeer) metrics?.peerServedBytes.inc(bytes);
+  }
+
+  function send(
+    reply: FastifyReply,
+    result: ServeResult,
+    method: 'GET' | 'HEAD',
+    fromPeer: boolean,
+  ): FastifyReply {
+    const { headers } = result;
+    reply.code(result.status);
+    reply.header('content-type', headers.contentType);
+    reply.header('content-length', headers.contentLength);
+    reply.header('docker-content-digest', headers.digest);
+    if (headers.acceptRanges) reply.header('accept-ranges', headers.acceptRanges);
+    if (headers.contentRange) reply.header('content-range', headers.contentRange);
+    const body = result.body;
+    if (method === 'HEAD' || body === undefined) {
+      if (body !== undefined && !Buffer.isBuffer(body)) body.destroy();
+      return reply.send();
+    }
+    if (Buffer.isBuffer(body)) {
+      countServed(result.source, fromPeer, body.length);
+      return reply.send(body);
+    }
+    return reply.send(counted(body, (n) => countServed(result.source, fromPeer, n)));
+  }
+
+  return app;
+}
+
+/** Pipes `source` through a byte counter; destroying the result (client gone) destroys the source. */
+function counted(source: Readable, onBytes: (n: number) => void): Readable {
+  const counter = new ByteCounter(onBytes);
+  // Errors reach fastify through `counter` (pipeline forwards them); nothing to do here.
+  pipeline(source, counter, () => {});
+  return counter;
+}
+
+function isFromPeer(request: FastifyRequest): boolean {
+  return request.headers[MIRRORED_HEADER]?.toString().toLowerCase() === 'true';
+}
+
+/** The `ns` query parameter: absent or empty → undefined; repeated → NAME_INVALID. */
+function namespaceOf(query: unknown): string | undefined {
+  const ns = (query as Record<string, string | string[] | undefined> | undefined)?.['ns'];
+  if (Array.isArray(ns))
+    throw new OciError('NAME_INVALID', { message: 'the ns parameter is given more than once' });
+  return ns === undefined || ns === '' ? undefined : ns;
+}
+
+function rangeOf(request: FastifyRequest): string | undefined {
+  const range = request.headers.range;
+  return typeof range === 'string' ? range : undefined;
+}
