@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { startContainerd, type ContainerdNode, type Snapshotter } from './containerd.js';
 import { upstreamHostsToml, writeHostsToml } from './hosts-toml.js';
 import { startRegistry, type RegistryProcess } from './registry.js';
-import { startThrottleProxy, type ThrottleProxy } from './throttle-proxy.js';
+import { startThrottleProxy, type ThrottleProxy, type ThrottleProxyOptions } from './throttle-proxy.js';
 
 /** Options of {@link startCluster}. */
 export interface ClusterOptions {
@@ -20,7 +20,7 @@ export interface ClusterOptions {
   /** Snapshotter of every node; default `overlayfs`. */
   readonly snapshotter?: Snapshotter;
   /** Put a throttle proxy in front of the registry (e.g. `{ bytesPerSecond: 12_500_000, latencyMs: 10 }`). */
-  readonly throttle?: { readonly bytesPerSecond?: number; readonly latencyMs?: number };
+  readonly throttle?: Pick<ThrottleProxyOptions, 'bytesPerSecond' | 'latencyMs' | 'limitScope'>;
   /**
    * Registry hosts (e.g. `docker.io`, `ghcr.io`) that every node resolves against the upstream
    * (registry or proxy) through a hosts.toml; default none.
