@@ -169,9 +169,9 @@ describe('mirror/Dockerfile', () => {
       }
     };
     const seen = new Set<string>();
-    const todo = Object.keys(pkg.dependencies)
+    const todo: [name: string, from: string][] = Object.keys(pkg.dependencies)
       .filter((name) => !name.startsWith('@pulumi/'))
-      .map((name) => [name, ''] as const);
+      .map((name) => [name, '']);
     const missing: string[] = [];
     while (todo.length > 0) {
       const [name, from] = todo.pop()!;
