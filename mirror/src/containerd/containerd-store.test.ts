@@ -18,6 +18,13 @@ import type { ContainerdStore, ContainerdStoreOptions } from './containerd-store
 const digestOf = (bytes: Buffer): Digest => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 const BLOB = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7 + 3) & 0xff));
 const BLOB_DIGEST = digestOf(BLOB);
+// Big enough to overflow every buffer between the fake's writes and the consumer.
+const BIG = Buffer.alloc(32 * 1024 * 1024, 0x5a);
+const BIG_DIGEST = digestOf(BIG);
+const BLOBS = new Map<string, Buffer>([
+  [BLOB_DIGEST, BLOB],
+  [BIG_DIGEST, BIG],
+]);
 const TARGET = {
   media_type: 'application/vnd.oci.image.manifest.v1+json',
   digest: BLOB_DIGEST,
@@ -30,6 +37,8 @@ interface FakeState {
   behaviour: Behaviour;
   namespaces: string[];
   readRequests: { digest: string; offset: number; size: number }[];
+  /** Bytes the fake's Read handlers have handed to grpc-js so far. */
+  written: number;
   subscribeFilters: string[][];
   /** Events the next Subscribe sends, then how it ends. */
   envelopes: { topic: string; type_url: string; value: Buffer }[];
@@ -83,17 +92,12 @@ async function startFake(socket: string, state: FakeState): Promise<grpc.Server>
     })),
   });
   server.addService(pick('containerd.services.content.v1.Content'), {
-    Info: unary((request) =>
-      request.digest === BLOB_DIGEST
-        ? {
-            info: {
-              digest: BLOB_DIGEST,
-              size: BLOB.length,
-              labels: { 'containerd.io/distribution.source.r': 'app' },
-            },
-          }
-        : undefined,
-    ),
+    Info: unary((request) => {
+      const blob = BLOBS.get(String(request.digest));
+      if (!blob) return undefined;
+      const labels = request.digest === BLOB_DIGEST ? { 'containerd.io/distribution.source.r': 'app' } : {};
+      return { info: { digest: request.digest, size: blob.length, labels } };
+    }),
     List: (call: grpc.ServerWritableStream<unknown, unknown> & RawCall) => {
       seen(call);
       call.write({ info: [{ digest: BLOB_DIGEST, size: BLOB.length, labels: {} }] });
@@ -106,10 +110,13 @@ async function startFake(socket: string, state: FakeState): Promise<grpc.Server>
       seen(call);
       state.readRequests.push({ ...call.request });
       const { offset, size } = call.request;
-      const end = size === 0 ? BLOB.length : offset + size;
-      for (let at = offset; at < end; at += 65_536) {
+      const blob = BLOBS.get(call.request.digest)!;
+      const end = size === 0 ? blob.length : offset + size;
+      for (let at = offset; at < end && !call.cancelled; at += 65_536) {
         const skip = state.behaviour === 'gap' && at > offset ? 10 : 0;
-        const data = BLOB.subarray(at + skip, Math.min(at + 65_536, end));
+        const data = blob.subarray(at + skip, Math.min(at + 65_536, end));
+        state.written += data.length;
+        // Like containerd's Send, wait while the client's flow-control window is full.
         if (!call.write({ offset: at - offset + skip, data }))
           await new Promise((resolve) => call.once('drain', resolve));
       }
@@ -161,6 +168,7 @@ describe('ContainerdStore against a fake containerd', () => {
       behaviour: 'normal',
       namespaces: [],
       readRequests: [],
+      written: 0,
       subscribeFilters: [],
       envelopes: [],
       subscribeEnd: 'end',
@@ -275,12 +283,12 @@ describe('ContainerdStore against a fake containerd', () => {
     });
 
     it('holds back the server while the consumer does not read (backpressure)', async () => {
-      const store = open();
-      const stream = (await store.read(BLOB_DIGEST))!;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      // Only the stream's own buffer is filled; nothing is consumed until we read.
-      assert.ok(stream.readableLength <= 2 * 65_536 + 16_384, `buffered ${stream.readableLength}`);
-      assert.ok((await collect(stream)).equals(BLOB));
+      const stream = (await open().read(BIG_DIGEST))!;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Only windows and stream buffers fill up (a few MiB), not the 32 MiB blob.
+      assert.ok(state.written < 8 * 1024 * 1024, `the fake wrote ${state.written} bytes`);
+      assert.ok((await collect(stream)).equals(BIG));
+      assert.equal(state.written, BIG.length);
     });
 
     it('cancels the gRPC call when the consumer destroys the stream', async () => {

@@ -197,6 +197,9 @@ export class ContainerdStore implements ContentStore {
       // After a containerd restart, reconnect within a fraction of a second rather than grpc's 1 s+.
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 2000,
+      // One of containerd's 1 MiB Read chunks in flight instead of HTTP/2's default 64 KiB;
+      // bounded so a few concurrent blob streams stay small next to a 128 MiB memory limit.
+      'grpc-node.flow_control_window': 1024 * 1024,
     };
     const Images = service<ImagesClient>(root, 'containerd.services.images.v1.Images');
     this.#images = new Images(address, credentials, channelOptions);
