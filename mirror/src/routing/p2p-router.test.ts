@@ -1,7 +1,302 @@
-import { runRouterConformance } from './router-conformance.js';
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { setImmediate as tick } from 'node:timers/promises';
+import { after, describe, it } from 'node:test';
+import { Registry } from 'prom-client';
+import { createMetrics } from '../metrics/metrics.js';
+import { createIndexStore } from './index-store.js';
+import { createStaticMembers } from './membership.js';
+import { createP2PRouter, type P2PRouter, type P2PRouterOptions } from './p2p-router.js';
+import { PeerCallError, type PeerClient } from './peer-client.js';
+import { createPeerService, type PeerService } from './peer-service.js';
+import { hashMembers, rankOwners } from './rendezvous.js';
 import { startP2PCluster } from './p2p-test-cluster.js';
+import { collect, eventually, randomDigest, runRouterConformance } from './router-conformance.js';
 
 // R = 1: every key has a single owner, so join/leave only pass if keys really move.
 runRouterConformance('P2PRouter, 3 nodes, R=1', () => startP2PCluster({ size: 3, router: { replicas: 1 } }));
 // The default R = 3 on 4 nodes: owners overlap, lookups race three answers.
 runRouterConformance('P2PRouter, 4 nodes, R=3', () => startP2PCluster({ size: 4, firstHost: 30 }));
+
+interface Call {
+  readonly operation: 'advertise' | 'withdraw' | 'lookup';
+  readonly from: string;
+  readonly to: string;
+  readonly sentAt: number;
+  answeredAt?: number;
+}
+
+// An in-process transport: requests go through a JSON round trip to the target node's
+// PeerService after a macrotask, and every call is recorded with a global sequence number.
+function inProcessCluster(size: number, options: P2PRouterOptions = {}) {
+  const services = new Map<string, PeerService>();
+  const calls: Call[] = [];
+  const broken = new Set<string>();
+  const hung = new Set<string>();
+  let sequence = 0;
+  const ids = Array.from({ length: size }, (_, i) => `10.${Math.floor(i / 250)}.${i % 250}.1:5001`);
+  const source = createStaticMembers(ids);
+  const routers = new Map<string, P2PRouter>();
+  for (const id of ids) {
+    const index = createIndexStore();
+    services.set(`http://${id}`, createPeerService(index));
+    const client: PeerClient = {
+      async advertise(url, request) {
+        return (await dispatch(id, url, 'advertise', request)) as { accepted: number };
+      },
+      async withdraw(url, request) {
+        return (await dispatch(id, url, 'withdraw', request)) as { removed: number };
+      },
+      async lookup(url, key) {
+        return (await dispatch(id, url, 'lookup', { keys: [key] })) as ReturnType<PeerService['lookup']>;
+      },
+    };
+    routers.set(
+      id,
+      createP2PRouter(
+        {
+          members: source,
+          self: { id, registryUrl: `http://${id.replace(':5001', ':5000')}` },
+          index,
+          client,
+        },
+        options,
+      ),
+    );
+  }
+  async function dispatch(
+    from: string,
+    url: string,
+    operation: Call['operation'],
+    body: unknown,
+  ): Promise<unknown> {
+    const call: Call = { operation, from, to: url.slice(7), sentAt: sequence++ };
+    calls.push(call);
+    await tick();
+    if (hung.has(call.to)) await new Promise((resolve) => setTimeout(resolve, 500));
+    if (broken.has(call.to) || hung.has(call.to))
+      throw new PeerCallError('refused', `${operation}: connection refused`);
+    const service = services.get(url)!;
+    const request = JSON.parse(JSON.stringify(body)) as never;
+    const answer = JSON.parse(JSON.stringify(service[operation](request))) as unknown;
+    call.answeredAt = sequence++;
+    return answer;
+  }
+  return {
+    ids,
+    routers,
+    calls,
+    broken,
+    hung,
+    node: (i: number) => routers.get(ids[i]!)!,
+    start: () => Promise.all([...routers.values()].map((r) => r.start())),
+    close: () => Promise.all([...routers.values()].map((r) => r.close())),
+  };
+}
+
+describe('P2PRouter lookups', () => {
+  it('takes one round trip among 100 members: at most R requests, all sent before any answer', async () => {
+    const cluster = inProcessCluster(100, { lookupTimeoutMs: 500 });
+    after(() => cluster.close());
+    await cluster.start();
+    const owned = new Map<string, string>();
+    for (let i = 0; i < 100; i++) {
+      const keys = Array.from({ length: 10 }, randomDigest);
+      for (const key of keys) owned.set(key, cluster.ids[i]!);
+      await cluster.node(i).advertise(keys);
+    }
+    const advertiseCalls = cluster.calls.filter((c) => c.operation === 'advertise').length;
+    assert.ok(advertiseCalls <= 100 * 10 * 3, `${advertiseCalls} advertise requests`);
+    const keys = [...owned.keys()];
+    for (let n = 0; n < 200; n++) {
+      const key = keys[(n * 7919) % keys.length]!;
+      const from = (n * 31) % 100;
+      const before = cluster.calls.length;
+      const found = await collect(cluster.node(from), key, 3, 2000);
+      const lookups = cluster.calls.slice(before);
+      const expected = owned.get(key) === cluster.ids[from] ? [] : [owned.get(key)];
+      assert.deepEqual(
+        found.map((h) => h.id),
+        expected,
+        key,
+      );
+      assert.ok(lookups.length <= 3, `${lookups.length} requests`);
+      assert.ok(lookups.every((c) => c.operation === 'lookup' && c.from === cluster.ids[from]));
+      const firstAnswer = Math.min(...lookups.map((c) => c.answeredAt ?? Infinity));
+      assert.ok(
+        lookups.every((c) => c.sentAt < firstAnswer),
+        'every owner is asked before the first answer arrives',
+      );
+    }
+  });
+
+  it('answers from its own index share without a network call when it owns the key', async () => {
+    const cluster = inProcessCluster(3);
+    after(() => cluster.close());
+    await cluster.start();
+    const key = randomDigest();
+    await cluster.node(0).advertise([key]);
+    const before = cluster.calls.length;
+    assert.deepEqual(
+      (await collect(cluster.node(1), key, 1)).map((h) => h.id),
+      [cluster.ids[0]],
+    );
+    assert.equal(cluster.calls.length, before, 'R = 3 of 3: every node owns every key');
+  });
+
+  it('yields holders in cool-down last', async () => {
+    const cluster = inProcessCluster(3);
+    after(() => cluster.close());
+    await cluster.start();
+    const key = 'docker.io/library/app:v1';
+    await cluster.node(0).advertise([key]);
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // a later expiry sorts node 1 first otherwise
+    await cluster.node(1).advertise([key]);
+    cluster.node(2).reportPeerFailure(cluster.ids[1]!);
+    assert.deepEqual(
+      (await collect(cluster.node(2), key)).map((h) => h.id),
+      [cluster.ids[0], cluster.ids[1]],
+    );
+  });
+
+  it('ends within the lookup budget when an owner hangs, and still finds keys another owner knows', async () => {
+    const cluster = inProcessCluster(4, { replicas: 3, lookupTimeoutMs: 20 });
+    after(() => cluster.close());
+    await cluster.start();
+    const key = randomDigest();
+    const holder = cluster.ids.findIndex((_, i) => i > 0);
+    await cluster.node(holder).advertise([key]);
+    const asker = cluster.ids.findIndex((_, i) => i !== holder);
+    // Hang every member but the asker and one owner: the lookup must not wait for the hung ones.
+    for (const id of cluster.ids) if (id !== cluster.ids[asker]) cluster.hung.add(id);
+    let started = performance.now();
+    assert.deepEqual(await collect(cluster.node(asker), randomDigest()), []);
+    const unknownMs = performance.now() - started;
+    assert.ok(unknownMs >= 15 && unknownMs < 200, `unknown key took ${unknownMs.toFixed(1)} ms`);
+    cluster.hung.clear();
+    started = performance.now();
+    const found = await collect(cluster.node(asker), key);
+    assert.deepEqual(
+      found.map((h) => h.id),
+      asker === holder ? [] : [cluster.ids[holder]],
+    );
+    assert.ok(performance.now() - started < 200);
+  });
+
+  it('counts members, keys, lookups and peer errors in the metrics', async () => {
+    const registry = new Registry();
+    const metrics = createMetrics(registry, { defaultMetrics: false });
+    const ids = ['127.0.5.60:5001', '127.0.5.61:5001', '127.0.5.62:5001'];
+    const failing: PeerClient = {
+      advertise: () => Promise.reject(new PeerCallError('refused', 'refused')),
+      withdraw: () => Promise.reject(new PeerCallError('refused', 'refused')),
+      lookup: () => Promise.reject(new PeerCallError('timeout', 'timeout')),
+    };
+    const router = createP2PRouter(
+      {
+        members: createStaticMembers(ids),
+        self: { id: ids[0]!, registryUrl: 'http://127.0.5.60:5000' },
+        metrics,
+        client: failing,
+      },
+      { replicas: 2 },
+    );
+    after(() => router.close());
+    await router.start();
+    assert.equal(router.ready(), true);
+    // Deterministic keys; the expected counts follow from their owners.
+    const members = hashMembers(ids);
+    const digest = (i: number): string => `sha256:${createHash('sha256').update(`m${i}`).digest('hex')}`;
+    const owners = (key: string): string[] => rankOwners(key, members, 2).map((m) => m.id);
+    const keys = [digest(0), digest(1), 'docker.io/library/app:v1'];
+    const remoteOwners = new Set(keys.flatMap(owners).filter((id) => id !== ids[0]));
+    const selfOwnedDigests = keys.slice(0, 2).filter((k) => owners(k).includes(ids[0]!)).length;
+    const selfOwnedTags = owners(keys[2]!).includes(ids[0]!) ? 1 : 0;
+    await router.advertise([...keys, 'not a key']);
+    for (const id of ids) router.membership.reportSuccess(id);
+    let probe = 2;
+    while (owners(digest(probe)).includes(ids[0]!)) probe++;
+    assert.deepEqual(await collect(router, digest(probe)), []);
+    const text = await registry.metrics();
+    const expected = [
+      'peili_members 3',
+      'peili_advertised_keys{kind="digest"} 2',
+      'peili_advertised_keys{kind="tag"} 1',
+      `peili_indexed_keys{kind="digest"} ${selfOwnedDigests}`,
+      `peili_indexed_keys{kind="tag"} ${selfOwnedTags}`,
+      `peili_peer_errors_total{operation="advertise",reason="refused"} ${remoteOwners.size}`,
+      'peili_peer_errors_total{operation="lookup",reason="timeout"} 2',
+      'peili_lookups_total{result="error"} 1',
+      'peili_lookup_duration_seconds_count{result="error"} 1',
+    ];
+    for (const line of expected) assert.ok(text.includes(line + '\n'), `${line}\n${text}`);
+    assert.equal(router.advertisedCount(), 3);
+  });
+});
+
+describe('P2PRouter under churn', () => {
+  it('keeps finding existing content while a member is killed and restarted', async () => {
+    const cluster = await startP2PCluster({
+      size: 5,
+      firstHost: 50,
+      // Correctness under churn, not latency: a loaded test machine can take >250 ms for a first request.
+      router: { replicas: 3, lookupTimeoutMs: 1500 },
+    });
+    after(() => cluster.close());
+    const [a, b, ...askers] = cluster.nodes;
+    const keys = Array.from({ length: 30 }, randomDigest);
+    await a!.router.advertise(keys);
+    await b!.router.advertise(keys.slice(0, 15));
+    let lookups = 0;
+    const failures: string[] = [];
+    let running = true;
+    const load = (async () => {
+      while (running) {
+        for (const key of keys) {
+          const asker = askers[lookups % askers.length]!;
+          lookups++;
+          const found = await collect(asker.router, key, 3, 2000);
+          if (!found.some((h) => h.id === a!.location.id)) failures.push(`${asker.location.id} ${key}`);
+        }
+      }
+    })();
+    const victim = askers.pop()!;
+    // Phases by lookup count, not by time: the test machine's speed varies a lot.
+    const afterMore = async (n: number): Promise<void> => {
+      const target = lookups + n;
+      assert.equal(await eventually(async () => lookups >= target, 20_000), true, `${n} more lookups`);
+    };
+    await afterMore(20);
+    await cluster.crash(victim);
+    await afterMore(30);
+    const restarted = await cluster.restart(victim);
+    askers.push(restarted);
+    await afterMore(30);
+    running = false;
+    await load;
+    assert.deepEqual(failures, []);
+    const settled = await eventually(async () => {
+      for (const key of keys) {
+        if (!(await collect(restarted.router, key)).some((h) => h.id === a!.location.id)) return false;
+      }
+      return true;
+    }, 3000);
+    assert.equal(settled, true, 'the restarted member finds every key');
+  });
+});
+
+describe('createP2PRouter options', () => {
+  it('rejects a refresh interval that would let keys expire between refreshes', () => {
+    assert.throws(
+      () =>
+        createP2PRouter(
+          {
+            members: createStaticMembers([]),
+            self: { id: '127.0.5.70:5001', registryUrl: 'http://127.0.5.70:5000' },
+          },
+          { ttlSeconds: 10, refreshIntervalMs: 8000 },
+        ),
+      { message: 'refreshIntervalMs (8000) × 1.25 must be shorter than ttlSeconds (10 s)' },
+    );
+  });
+});

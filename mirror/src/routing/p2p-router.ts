@@ -286,8 +286,8 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
         advertisedKinds[keyKind(key)!] += 1;
         for (const owner of owners) group(groups, owner.id, key);
       }
-      updateGauges();
       await send('advertise', groups, signal);
+      updateGauges();
     },
 
     async withdraw(keys, signal) {
@@ -299,8 +299,8 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
         advertisedKinds[keyKind(key)!] -= 1;
         for (const id of state.owners.split(' ')) group(groups, id, key);
       }
-      updateGauges();
       await send('withdraw', groups, signal);
+      updateGauges();
     },
 
     async *lookup(key: string, lookupOptions: LookupOptions): AsyncGenerator<PeerLocation> {

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { createIndexStore } from './index-store.js';
+import { createHttpPeerClient, PeerCallError } from './peer-client.js';
+import { buildPeerApp } from './peer-server.js';
+
+const HOLDER = { id: '127.0.5.40:5001', registryUrl: 'http://127.0.5.40:5000' };
+const D1 = 'sha256:' + 'c'.repeat(64);
+const SECRET = 'test-secret';
+const hmac = (method: string, url: string, body: string | Buffer): string =>
+  createHmac('sha256', SECRET).update(`${method} ${url}\n`).update(body).digest('hex');
+
+function listen(server: Server | HttpServer, host: string): Promise<string> {
+  return new Promise((resolve) =>
+    server.listen(0, host, () => {
+      const address = server.address();
+      resolve(`http://${host}:${typeof address === 'object' && address ? address.port : 0}`);
+    }),
+  );
+}
+
+describe('HTTP peer client', () => {
+  const app = buildPeerApp({
+    index: createIndexStore(),
+    authenticate: (r) => r.headers['x-test-signature'] === hmac(r.method, r.url, r.body),
+  });
+  const sockets = new Set<Socket>();
+  const silent = createServer((socket) => sockets.add(socket)); // accepts, never answers
+  const odd = createHttpServer((request, response) => {
+    if (request.url?.includes('text')) response.end('not json');
+    else response.writeHead(503).end(JSON.stringify({ error: 'overloaded' }));
+  });
+  let peerUrl = '';
+  let silentUrl = '';
+  let oddUrl = '';
+  let refusedUrl = '';
+  before(async () => {
+    await app.listen({ host: '127.0.5.41', port: 0 });
+    const address = app.server.address();
+    peerUrl = `http://127.0.5.41:${typeof address === 'object' && address ? address.port : 0}`;
+    silentUrl = await listen(silent, '127.0.5.42');
+    oddUrl = await listen(odd, '127.0.5.43');
+    const closed = createServer();
+    refusedUrl = await listen(closed, '127.0.5.44');
+    await new Promise((resolve) => closed.close(resolve));
+  });
+  after(async () => {
+    for (const socket of sockets) socket.destroy();
+    await Promise.all([app.close(), new Promise((r) => silent.close(r)), new Promise((r) => odd.close(r))]);
+  });
+
+  const client = createHttpPeerClient({
+    lookupTimeoutMs: 150,
+    writeTimeoutMs: 150,
+    sign: ({ method, url, body }) => ({ 'x-test-signature': hmac(method, url, body) }),
+  });
+
+  it('advertises, looks up and withdraws over HTTP with signed requests', async () => {
+    // Default timeouts: the first request to a fresh server may be slow on a busy test machine.
+    const client = createHttpPeerClient({
+      sign: ({ method, url, body }) => ({ 'x-test-signature': hmac(method, url, body) }),
+    });
+    assert.deepEqual(await client.advertise(peerUrl, { holder: HOLDER, ttlSeconds: 30, keys: [D1] }), {
+      accepted: 1,
+    });
+    const found = await client.lookup(peerUrl, D1);
+    assert.deepEqual(
+      found.holders[D1]!.map((h) => ({ id: h.id, registryUrl: h.registryUrl })),
+      [HOLDER],
+    );
+    assert.deepEqual(await client.withdraw(peerUrl, { holder: HOLDER, keys: [D1] }), { removed: 1 });
+    assert.deepEqual(await client.lookup(peerUrl, D1), { holders: { [D1]: [] } });
+  });
+
+  it('reports a rejected signature as a status failure with the server message', async () => {
+    const unsigned = createHttpPeerClient();
+    await assert.rejects(unsigned.lookup(peerUrl, D1), (error: unknown) => {
+      assert.ok(error instanceof PeerCallError);
+      assert.equal(error.reason, 'status');
+      assert.equal(error.status, 401);
+      assert.equal(
+        error.message,
+        `GET /peili/v1/lookup?key=${encodeURIComponent(D1)}: 401 peer authentication failed`,
+      );
+      return true;
+    });
+  });
+
+  const failures: [string, () => string, 'timeout' | 'refused' | 'status' | 'protocol', string][] = [
+    ['a peer that never answers', () => silentUrl, 'timeout', 'no answer within 150 ms'],
+    ['a closed port', () => refusedUrl, 'refused', 'connection refused'],
+    ['a 503', () => oddUrl, 'status', '503 overloaded'],
+  ];
+  for (const [name, url, reason, detail] of failures) {
+    it(`fails with reason ${reason} on ${name}`, async () => {
+      const started = performance.now();
+      await assert.rejects(client.advertise(url(), { holder: HOLDER, ttlSeconds: 30, keys: [D1] }), {
+        name: 'PeerCallError',
+        reason,
+        message: `POST /peili/v1/advertise: ${detail}`,
+      });
+      assert.ok(performance.now() - started < 1000);
+    });
+  }
+
+  it('fails with reason protocol on an answer that is not JSON', async () => {
+    await assert.rejects(client.lookup(oddUrl, 'docker.io/text/app:v1'), {
+      reason: 'protocol',
+      message: 'GET /peili/v1/lookup?key=docker.io%2Ftext%2Fapp%3Av1: answer is not JSON',
+    });
+  });
+
+  it('fails with reason aborted when the caller aborts', async () => {
+    const controller = new AbortController();
+    const call = client.lookup(silentUrl, D1, controller.signal);
+    setTimeout(() => controller.abort(), 20);
+    await assert.rejects(call, {
+      reason: 'aborted',
+      message: `GET /peili/v1/lookup?key=${encodeURIComponent(D1)}: aborted by the caller`,
+    });
+  });
+});
