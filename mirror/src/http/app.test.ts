@@ -510,6 +510,29 @@ describe('errors', () => {
     assert.equal((errors[0]?.['err'] as { message: string }).message, 'containerd socket gone');
   });
 
+  it('a store stream failing before its first byte → 500 without the blob headers', async () => {
+    const failing = new Readable({
+      read() {
+        this.destroy(new Error('disk read failed'));
+      },
+    });
+    const f = fixture({ overrides: { read: async () => failing } });
+    const res = await f.app.inject({ method: 'GET', url: `/v2/nginx/blobs/${f.layerDigest}?ns=docker.io` });
+    assert.equal(res.statusCode, 500);
+    const body = errorBody('UNAVAILABLE', 'internal server error');
+    assert.deepEqual(headersOf(res), {
+      'docker-distribution-api-version': API_VERSION,
+      'content-type': JSON_TYPE,
+      'content-length': String(body.length),
+    });
+    assert.equal(res.body, body);
+    const errors = f.logs.filter((l) => l['level'] === 50);
+    assert.deepEqual(
+      errors.map((l) => (l['err'] as { message: string }).message),
+      ['disk read failed'],
+    );
+  });
+
   it('an unexpected exception → 500 with a generic body', async () => {
     const service: RegistryService = {
       manifest: async () => {
