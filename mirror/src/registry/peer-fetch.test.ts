@@ -245,7 +245,7 @@ describe('createPeerSource', () => {
     const specs: [string, string, Behaviour][] = [
       ['good', '127.0.6.1', { kind: 'good' }],
       ['good2', '127.0.6.2', { kind: 'good' }],
-      ['slow', '127.0.6.3', { kind: 'slow', headersDelay: 400 }],
+      ['slow', '127.0.6.3', { kind: 'slow', headersDelay: 1_500 }],
       ['corrupt', '127.0.6.4', { kind: 'corrupt' }],
       ['dies', '127.0.6.5', { kind: 'dies', after: 300_000 }],
       ['stalls', '127.0.6.6', { kind: 'stalls', after: 200_000 }],
@@ -405,7 +405,7 @@ describe('createPeerSource', () => {
     });
 
     it('is bounded by the headers timeout with a silent peer', async () => {
-      const { source, metrics } = setup({ [manifestDigest]: [silentPeer, 'good'] });
+      const { source, metrics } = setup({ [manifestDigest]: [silentPeer, 'good'] }, { headersTimeout: 300 });
       const began = performance.now();
       const got = await source.manifest(
         { registry: 'docker.io', repository: 'library/app', reference: manifestDigest },
@@ -413,7 +413,7 @@ describe('createPeerSource', () => {
       );
       const elapsed = performance.now() - began;
       assert.equal(got?.peerId, 'good');
-      assert.ok(elapsed >= 290 && elapsed < 800, `took ${elapsed} ms`);
+      assert.ok(elapsed >= 290 && elapsed < 1_500, `took ${elapsed} ms`);
       assert.equal(await counter(metrics, { operation: 'manifest', reason: 'timeout' }), 1);
     });
 
@@ -425,7 +425,7 @@ describe('createPeerSource', () => {
         signal(),
       );
       assert.equal(got, undefined);
-      assert.ok(performance.now() - began < 400);
+      assert.ok(performance.now() - began < 1_000);
     });
 
     const failing: { name: string; holder: () => PeerLocation | string; reason: string }[] = [
@@ -501,7 +501,7 @@ describe('createPeerSource', () => {
         );
         const elapsed = performance.now() - began;
         assert.equal(got, undefined);
-        assert.ok(elapsed < 120, `took ${elapsed} ms`);
+        assert.ok(elapsed < 500, `took ${elapsed} ms`);
         assert.equal(peers.good!.seen.length, 0);
       });
     }
@@ -509,14 +509,18 @@ describe('createPeerSource', () => {
 
   describe('blobSize', () => {
     it('answers the Content-Length of a HEAD, hedging past a silent peer', async () => {
-      const { source } = setup({ [blobDigest]: [silentPeer, 'good'] });
+      // Without hedging, the silent peer would hold the answer for the whole headers timeout.
+      const { source } = setup(
+        { [blobDigest]: [silentPeer, 'good'] },
+        { headersTimeout: 3_000, hedging: { initial: 20 } },
+      );
       const began = performance.now();
       const size = await source.blobSize(
         { registry: 'docker.io', repository: 'library/app', digest: blobDigest },
         signal(),
       );
       assert.equal(size, blob.length);
-      assert.ok(performance.now() - began < 250);
+      assert.ok(performance.now() - began < 1_500);
       assert.deepEqual(
         peers.good!.seen.map((s) => s.method),
         ['HEAD'],
@@ -580,12 +584,15 @@ describe('createPeerSource', () => {
     }
 
     it('hedging picks the fast peer over a slow one', async () => {
-      const { source } = setup({ [blobDigest]: ['slow', 'good'] }, { hedging: { initial: 30 } });
+      const { source } = setup(
+        { [blobDigest]: ['slow', 'good'] },
+        { blobHeadersTimeout: 3_000, hedging: { initial: 30 } },
+      );
       const began = performance.now();
       const got = await source.blob(request, signal());
       const elapsed = performance.now() - began;
       assert.equal(got?.peerId, 'good');
-      assert.ok(elapsed < 300, `took ${elapsed} ms`);
+      assert.ok(elapsed < 1_000, `took ${elapsed} ms`);
       assert.ok((await collect(got.stream)).equals(blob));
       assert.equal(peers.slow!.seen.length, 1);
     });
@@ -610,7 +617,11 @@ describe('createPeerSource', () => {
     ];
     for (const b of breaks) {
       it(`resumes from the next holder when a peer ${b.name}, as one continuous stream`, async () => {
-        const { source, metrics } = setup({ [blobDigest]: [b.first, 'good'] }, { idleTimeout: 150 });
+        // No hedging here (a fixed 2 s delay): the breaking peer must be the one serving.
+        const { source, metrics } = setup(
+          { [blobDigest]: [b.first, 'good'] },
+          { idleTimeout: 150, hedging: { min: 2_000, max: 2_000 } },
+        );
         const got = await source.blob({ ...request, range: b.range }, signal());
         assert.equal(got?.peerId, b.first);
         const start = b.range?.start ?? 0;
@@ -657,22 +668,25 @@ describe('createPeerSource', () => {
       const { source } = setup({ [blobDigest]: [refusedPeer, 'error500'] });
       const began = performance.now();
       assert.equal(await source.blob(request, signal()), undefined);
-      assert.ok(performance.now() - began < 200);
+      assert.ok(performance.now() - began < 1_000);
     });
 
     it('is undefined within the lookup budget when there is no holder', async () => {
       const { source } = setup({}, { lookupTimeout: 20 }, 5_000);
       const began = performance.now();
       assert.equal(await source.blob(request, signal()), undefined);
-      assert.ok(performance.now() - began < 120);
+      assert.ok(performance.now() - began < 500);
     });
 
     it('hedges past a silent peer', async () => {
-      const { source } = setup({ [blobDigest]: [silentPeer, 'good'] }, { hedging: { initial: 20 } });
+      const { source } = setup(
+        { [blobDigest]: [silentPeer, 'good'] },
+        { blobHeadersTimeout: 3_000, hedging: { initial: 20 } },
+      );
       const began = performance.now();
       const got = await source.blob(request, signal());
       assert.equal(got?.peerId, 'good');
-      assert.ok(performance.now() - began < 200);
+      assert.ok(performance.now() - began < 1_500);
       assert.ok((await collect(got.stream)).equals(blob));
     });
 

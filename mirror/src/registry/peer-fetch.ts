@@ -293,6 +293,21 @@ function withIdleTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Er
   });
 }
 
+let warmedUp = false;
+
+/**
+ * Node loads undici on the first `fetch` call, synchronously (hundreds of ms on a busy node):
+ * pay that once at construction rather than inside the first peer request's time limit.
+ */
+function warmUpFetch(): void {
+  if (warmedUp) return;
+  warmedUp = true;
+  fetch('data:,').then(
+    (response) => response.body?.cancel(),
+    () => {},
+  );
+}
+
 /** Maps a fetch exception to a failure reason. */
 function networkReason(error: unknown, timedOut: boolean): PeerFailureReason {
   if (timedOut) return 'timeout';
@@ -312,6 +327,7 @@ function parseContentRange(value: string | null): { start: number; end: number; 
 export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions = {}): PeerFetcher {
   const opts = { ...PEER_FETCH_DEFAULTS, ...options };
   const doFetch = deps.fetch ?? fetch;
+  if (deps.fetch === undefined) warmUpFetch();
   const tracker = createLatencyTracker(options.hedging);
   const coolDowns = new CoolDowns(opts.coolDownBase, opts.coolDownMax);
   const recent = new RecentSet(opts.servedCacheSize);
@@ -346,17 +362,21 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     // The controller outlives the headers wait: aborting it later cancels the body read.
     const link = linkedController(signal);
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      link.controller.abort(new Error('headers timeout'));
-    }, timeout);
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const response = await doFetch(url, {
+      const pending = doFetch(url, {
         method: init.method,
         headers: { ...init.headers, [MIRRORED_HEADER]: 'true', 'Accept-Encoding': 'identity' },
         signal: link.controller.signal,
         redirect: 'error',
       });
+      // Armed after the call's synchronous part, so this process's own stalls (the first fetch
+      // loads undici, ~200 ms on a busy node) are not blamed on the peer.
+      timer = setTimeout(() => {
+        timedOut = true;
+        link.controller.abort(new Error('headers timeout'));
+      }, timeout);
+      const response = await pending;
       return { response, controller: link.controller };
     } catch (error) {
       if (signal.aborted) throw signal.reason;

@@ -84,11 +84,11 @@ describe('createUpstreamProbe', () => {
   for (const c of table) {
     it(`${c.name} → ${c.want ? 'reachable' : 'unreachable'}`, async () => {
       // Loopback hosts default to plain http, so no override is needed here.
-      const probe = createUpstreamProbe({}, { timeout: 300 });
+      const probe = createUpstreamProbe({}, { timeout: 1_000 });
       const began = performance.now();
       assert.equal(await probe.reachable(c.host(), signal()), c.want);
-      // Bounded by the probe timeout (300 ms) whatever the upstream does.
-      assert.ok(performance.now() - began < 700);
+      // Bounded by the probe timeout (1 s) whatever the upstream does.
+      assert.ok(performance.now() - began < 2_500);
     });
   }
 

@@ -36,6 +36,18 @@ export function upstreamBaseUrl(registry: string, overrides: Readonly<Record<str
   return `${isLocalHost(registry) ? 'http' : 'https'}://${registry}`;
 }
 
+let warmedUp = false;
+
+/** Loads undici (Node's lazily loaded fetch) once, at construction, not inside a probe's timeout. */
+function warmUpFetch(): void {
+  if (warmedUp) return;
+  warmedUp = true;
+  fetch('data:,').then(
+    (response) => response.body?.cancel(),
+    () => {},
+  );
+}
+
 /** Whether the host part of `host[:port]` is localhost or a loopback address. */
 function isLocalHost(registry: string): boolean {
   const host = registry.startsWith('[')
@@ -52,23 +64,30 @@ export function createUpstreamProbe(
   const timeout = options.timeout ?? UPSTREAM_PROBE_DEFAULTS.timeout;
   const cacheTtl = options.cacheTtl ?? UPSTREAM_PROBE_DEFAULTS.cacheTtl;
   const doFetch = deps.fetch ?? fetch;
+  if (deps.fetch === undefined) warmUpFetch();
   const now = deps.now ?? Date.now;
   const cache = new Map<string, { reachable: boolean; expires: number }>();
   const inflight = new Map<string, Promise<boolean>>();
 
   const probe = async (registry: string): Promise<boolean> => {
     // The probe's own timeout, not a caller's signal, bounds it: other callers share the answer.
-    const signal = AbortSignal.timeout(timeout);
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
     try {
-      const response = await doFetch(`${upstreamBaseUrl(registry, options.overrides)}/v2/`, {
+      const pending = doFetch(`${upstreamBaseUrl(registry, options.overrides)}/v2/`, {
         method: 'GET',
-        signal,
+        signal: controller.signal,
         redirect: 'manual',
       });
+      // Armed after the call's synchronous part: a stall of this process is not the upstream's.
+      timer = setTimeout(() => controller.abort(new Error(`no answer within ${timeout} ms`)), timeout);
+      const response = await pending;
       await response.body?.cancel().catch(() => {});
       return true;
     } catch {
       return false;
+    } finally {
+      clearTimeout(timer);
     }
   };
 
