@@ -1,7 +1,8 @@
 // The cleanup hook's waiting script (mirror/chart/files/wait-for-cleanup.mjs), run with node as
 // the Job runs it, against a fake Kubernetes API server over TLS (a throwaway self-signed
-// certificate from openssl, which is also the CA the script trusts) on the 127.0.7.0/24 loopback range: it waits for every node, reads the
-// service account token on each call, retries API errors and gives up at its deadline.
+// certificate from openssl, which is also the CA the script trusts) on the 127.0.7.0/24 loopback
+// range: it waits for every node, reads the service account token on each call, retries API
+// errors and gives up at its deadline.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
