@@ -281,7 +281,6 @@ export class ContainerdStore implements ContentStore {
     const path = this.#contentPath === undefined ? undefined : blobPath(this.#contentPath, digest);
     if (path !== undefined) {
       const stream = await openBlobFile(path, start, end, info.size);
-      signal?.throwIfAborted();
       if (stream) {
         this.#options.onRead?.('disk', digest);
         return withSignal(stream, signal);
