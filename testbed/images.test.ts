@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -135,6 +136,40 @@ describe('buildImage', () => {
     assert.deepEqual(await readdir(cache), [specHash(spec)]);
     const layers = first.images[0]!.layerDigests.map((d) => first.blobs.find((b) => b.digest === d)!.size);
     assert.equal(layers.length, 2);
+  });
+});
+
+describe('buildImage locking', () => {
+  const spec: ImageSpec = { name: 'lock', layers: [{ files: [{ path: '/l', size: 4096 }] }] };
+
+  it('builds once for concurrent callers in one process', async () => {
+    const cache = join(work, 'cache-concurrent');
+    const [a, b] = await Promise.all([buildImage(spec, cache), buildImage(spec, cache)]);
+    assert.deepEqual(a, b);
+    assert.deepEqual(await readdir(cache), [specHash(spec)]);
+  });
+
+  it('waits while a live process holds the lock, then builds', async () => {
+    const cache = join(work, 'cache-locked');
+    await mkdir(cache);
+    const lock = join(cache, `${specHash(spec)}.lock`);
+    await writeFile(lock, String(process.pid));
+    let settled = false;
+    const pending = buildImage(spec, cache).finally(() => (settled = true));
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    assert.equal(settled, false);
+    await rm(lock);
+    assert.equal((await pending).dir, join(cache, specHash(spec)));
+    assert.deepEqual(await readdir(cache), [specHash(spec)]);
+  });
+
+  it('takes over the lock of a builder that died', async () => {
+    const cache = join(work, 'cache-stale');
+    await mkdir(cache);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    await writeFile(join(cache, `${specHash(spec)}.lock`), String(dead));
+    assert.equal((await buildImage(spec, cache)).dir, join(cache, specHash(spec)));
+    assert.deepEqual(await readdir(cache), [specHash(spec)]);
   });
 });
 

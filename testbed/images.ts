@@ -359,26 +359,76 @@ const META_FILE = 'testbed-layout.json';
  * `<cacheDir>/<specHash>` (default {@link DEFAULT_IMAGE_CACHE}) and are never modified once
  * written, so callers may read them but must not write into them.
  */
-export async function buildImage(spec: ImageSpec, cacheDir: string = DEFAULT_IMAGE_CACHE): Promise<OciLayout> {
+export function buildImage(spec: ImageSpec, cacheDir: string = DEFAULT_IMAGE_CACHE): Promise<OciLayout> {
   const dir = join(cacheDir, specHash(spec));
+  // One build per layout within this process, however many callers ask at once.
+  let pending = building.get(dir);
+  if (!pending) {
+    pending = buildCached(spec, cacheDir, dir).finally(() => building.delete(dir));
+    building.set(dir, pending);
+  }
+  return pending;
+}
+
+const building = new Map<string, Promise<OciLayout>>();
+const LOCK_WAIT_MS = 5 * 60 * 1000;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+// Across processes (test files run in parallel), a lock file holding the builder's PID makes the
+// others wait for its result instead of building a 200 MiB image twice on a 2-core machine.
+async function buildCached(spec: ImageSpec, cacheDir: string, dir: string): Promise<OciLayout> {
   const cached = await readCached(dir);
   if (cached) return cached;
   await mkdir(cacheDir, { recursive: true });
-  // Build beside the final place and rename: a reader never sees a half-written layout, and two
-  // processes building the same spec at once both end up with one complete copy.
-  const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  try {
-    const layout = await writeLayout(spec, tmp);
-    const { dir: _dir, ...meta } = layout;
-    await writeFile(join(tmp, META_FILE), JSON.stringify(meta));
+  const lock = `${dir}.lock`;
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
     try {
-      await rename(tmp, dir);
+      await writeFile(lock, String(process.pid), { flag: 'wx' });
+      break;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const owner = Number(await readFile(lock, 'utf8').catch(() => ''));
+    if (!Number.isInteger(owner) || owner <= 0 || !pidAlive(owner)) {
+      // A builder that died (or a lock still being written: it is retried once it has a PID).
+      if (Number.isInteger(owner) && owner > 0) await rm(lock, { force: true });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } else {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const done = await readCached(dir);
+    if (done) return done;
+    if (Date.now() > deadline) throw new Error(`buildImage ${spec.name}: waited ${LOCK_WAIT_MS} ms for the build held by ${lock}`);
+  }
+  try {
+    const done = await readCached(dir);
+    if (done) return done;
+    // Build beside the final place and rename: a reader never sees a half-written layout.
+    const tmp = `${dir}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+    try {
+      const layout = await writeLayout(spec, tmp);
+      const { dir: _dir, ...meta } = layout;
+      await writeFile(join(tmp, META_FILE), JSON.stringify(meta));
+      try {
+        await rename(tmp, dir);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err;
+      }
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
     }
   } finally {
-    await rm(tmp, { recursive: true, force: true });
+    await rm(lock, { force: true });
   }
   const built = await readCached(dir);
   if (!built) throw new Error(`buildImage ${spec.name}: layout missing in ${dir} after build`);
