@@ -444,6 +444,39 @@ describe('createPeerSource', () => {
       });
     }
 
+    it('cools a failing peer down exponentially while another holder exists', async () => {
+      const { source, metrics } = setup(
+        { [manifestDigest]: ['error500', 'good'] },
+        { coolDownBase: 300, coolDownMax: 10_000 },
+      );
+      const request = { registry: 'docker.io', repository: 'library/app', reference: manifestDigest };
+      // [wait before the call in ms, whether error500 is asked]: cool-downs of 300 ms, then 600 ms.
+      const steps: [number, boolean][] = [
+        [0, true],
+        [0, false],
+        [350, true],
+        [350, false],
+        [300, true],
+      ];
+      let asked = 0;
+      for (const [index, [wait, expected]] of steps.entries()) {
+        await sleep(wait);
+        assert.equal((await source.manifest(request, signal()))?.peerId, 'good');
+        if (expected) asked++;
+        assert.equal(peers.error500!.seen.length, asked, `step ${index}`);
+      }
+      assert.equal(await counter(metrics, { operation: 'manifest', reason: 'status' }), asked);
+    });
+
+    it('still asks a cooling peer when it is the only holder', async () => {
+      const { source, metrics } = setup({ [manifestDigest]: ['error500'] }, { coolDownBase: 60_000 });
+      const request = { registry: 'docker.io', repository: 'library/app', reference: manifestDigest };
+      assert.equal(await source.manifest(request, signal()), undefined);
+      assert.equal(await source.manifest(request, signal()), undefined);
+      assert.equal(peers.error500!.seen.length, 2);
+      assert.equal(await counter(metrics, { operation: 'manifest', reason: 'status' }), 2);
+    });
+
     it('counts a 404 without cooling the peer down', async () => {
       const missing = sha256(Buffer.from('missing'));
       const { source, metrics } = setup({ [missing]: ['good'], [manifestDigest]: ['good', 'good2'] });
