@@ -1,0 +1,250 @@
+// Keeps what the cluster index says about this node in step with the local content store:
+// a full sync at start, then store events, a re-subscription with backoff and a full resync
+// whenever the event stream ends (containerd restarted), and a periodic resync as a safety net.
+// Every change goes through one queue, so events and resyncs never interleave.
+import type { Metrics } from '../metrics/metrics.js';
+import type { BlobInfo, ContentStore, Digest, StoreEvent } from '../store/content-store.js';
+import { isDigestKey, isTagKey } from './keys.js';
+import { silentLogger, type RoutingLogger } from './logger.js';
+import type { Router } from './router.js';
+
+/** The label prefix containerd puts on every blob pulled from a registry. */
+export const DISTRIBUTION_SOURCE_LABEL = 'containerd.io/distribution.source.';
+
+/** Dependencies of `createAdvertiser`. */
+export interface AdvertiserDeps {
+  readonly store: ContentStore;
+  readonly router: Router;
+  readonly metrics?: Pick<Metrics, 'ingestedBytes'>;
+  readonly logger?: RoutingLogger;
+  /** True when the mirror recently served `digest` from a peer (so a new blob counts as `via=peer`). */
+  readonly servedFromPeer?: (digest: Digest) => boolean;
+}
+
+/** Options of `createAdvertiser` (durations in ms). */
+export interface AdvertiserOptions {
+  /** Full resync interval, the safety net for missed events. @default 300000 */
+  readonly resyncIntervalMs?: number;
+  /** First delay before re-subscribing after the event stream ended; doubles up to the max. @default 500 */
+  readonly resubscribeMs?: number;
+  /** Longest re-subscribe delay. @default 30000 */
+  readonly maxResubscribeMs?: number;
+  /** Delay that coalesces the content rescans image events trigger. @default 200 */
+  readonly rescanDelayMs?: number;
+}
+
+/** The advertise loop of one node. */
+export interface Advertiser {
+  /** Runs the first full sync, then follows the store in the background until `signal` aborts. */
+  start(signal: AbortSignal): Promise<void>;
+  /** Diffs the store against what is advertised now: advertises new keys, withdraws gone ones. */
+  resync(signal?: AbortSignal): Promise<void>;
+  /** Keys currently advertised (digests and tags). */
+  advertised(): ReadonlySet<string>;
+  /** Resolves when the background loop has stopped (after `signal` aborted). */
+  stopped(): Promise<void>;
+}
+
+/** True when containerd recorded where the blob was pulled from (only such blobs are advertised). */
+export function hasDistributionSource(info: BlobInfo): boolean {
+  return Object.keys(info.labels).some((label) => label.startsWith(DISTRIBUTION_SOURCE_LABEL));
+}
+
+/**
+ * The routing key of an image record: its name when it is `registry/repository:tag`. Names like
+ * `repo@sha256:…` and CRI's bare `sha256:<config>` ids give none: digest keys cover their content.
+ */
+export function tagKeyOf(name: string): string | undefined {
+  return isTagKey(name) ? name : undefined;
+}
+
+/** Creates the advertiser; nothing happens until `start`. */
+export function createAdvertiser(deps: AdvertiserDeps, options: AdvertiserOptions = {}): Advertiser {
+  const resyncInterval = options.resyncIntervalMs ?? 300_000;
+  const resubscribeFirst = options.resubscribeMs ?? 500;
+  const resubscribeMax = options.maxResubscribeMs ?? 30_000;
+  const rescanDelay = options.rescanDelayMs ?? 200;
+  const { store, router } = deps;
+  const logger = deps.logger ?? silentLogger;
+  const advertised = new Set<string>();
+  // Every blob seen so far (labelled or not): a digest not in here is new content.
+  const knownBlobs = new Set<string>();
+  let baselined = false;
+  let queue: Promise<unknown> = Promise.resolve();
+  let loop: Promise<void> = Promise.resolve();
+  let rescanTimer: NodeJS.Timeout | undefined;
+
+  function serial<T>(task: () => Promise<T>): Promise<T> {
+    const run = queue.then(task, task);
+    queue = run.catch(() => undefined);
+    return run;
+  }
+
+  function ingested(digest: string, size: number): void {
+    if (!baselined) return;
+    const via = deps.servedFromPeer?.(digest as Digest) ? 'peer' : 'upstream';
+    deps.metrics?.ingestedBytes.inc({ via }, size);
+  }
+
+  async function apply(add: string[], remove: string[], signal?: AbortSignal): Promise<void> {
+    for (const key of add) advertised.add(key);
+    for (const key of remove) advertised.delete(key);
+    if (add.length > 0) await router.advertise(add, signal);
+    if (remove.length > 0) await router.withdraw(remove, signal);
+  }
+
+  // Diffs digest keys (and, when `withTags`, tag keys) against the store.
+  async function sync(withTags: boolean, signal?: AbortSignal): Promise<void> {
+    const [content, images] = await Promise.all([
+      store.listContent(signal),
+      withTags ? store.listImages(signal) : Promise.resolve(undefined),
+    ]);
+    const wanted = new Set<string>();
+    const present = new Set<string>();
+    for (const info of content) {
+      present.add(info.digest);
+      if (!knownBlobs.has(info.digest)) {
+        knownBlobs.add(info.digest);
+        ingested(info.digest, info.size);
+      }
+      if (hasDistributionSource(info) && isDigestKey(info.digest)) wanted.add(info.digest);
+    }
+    for (const digest of knownBlobs) if (!present.has(digest)) knownBlobs.delete(digest);
+    for (const image of images ?? []) {
+      const key = tagKeyOf(image.name);
+      if (key) wanted.add(key);
+    }
+    const add = [...wanted].filter((key) => !advertised.has(key));
+    const remove = [...advertised].filter((key) => !wanted.has(key) && (withTags || isDigestKey(key)));
+    baselined = true;
+    await apply(add, remove, signal);
+    if (add.length > 0 || remove.length > 0)
+      logger.debug({ added: add.length, withdrawn: remove.length }, 'advertised keys synced');
+  }
+
+  function scheduleRescan(signal: AbortSignal): void {
+    if (rescanTimer) return;
+    rescanTimer = setTimeout(() => {
+      rescanTimer = undefined;
+      if (signal.aborted) return;
+      serial(() => sync(false, signal)).catch((error: unknown) =>
+        logger.warn({ err: error }, 'content rescan failed'),
+      );
+    }, rescanDelay);
+    rescanTimer.unref();
+  }
+
+  async function handle(event: StoreEvent, signal: AbortSignal): Promise<void> {
+    switch (event.kind) {
+      case 'image-create':
+      case 'image-update': {
+        const key = tagKeyOf(event.name);
+        if (key && !advertised.has(key)) await apply([key], [], signal);
+        // containerd < 2.1 emits no content events: the pull's blobs are found by a rescan.
+        scheduleRescan(signal);
+        return;
+      }
+      case 'image-delete': {
+        const key = tagKeyOf(event.name);
+        if (key && advertised.has(key)) await apply([], [key], signal);
+        scheduleRescan(signal);
+        return;
+      }
+      case 'content-create': {
+        const info = await store.info(event.digest, signal);
+        if (!info) return;
+        if (!knownBlobs.has(info.digest)) {
+          knownBlobs.add(info.digest);
+          ingested(info.digest, info.size);
+        }
+        if (hasDistributionSource(info) && isDigestKey(info.digest) && !advertised.has(info.digest)) {
+          await apply([info.digest], [], signal);
+        }
+        return;
+      }
+      case 'content-delete':
+        knownBlobs.delete(event.digest);
+        if (advertised.has(event.digest)) await apply([], [event.digest], signal);
+        return;
+    }
+  }
+
+  const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', done);
+        resolve();
+      }
+      signal.addEventListener('abort', done, { once: true });
+    });
+
+  async function follow(
+    signal: AbortSignal,
+    firstEvents: AsyncIterable<StoreEvent> | undefined,
+  ): Promise<void> {
+    let events = firstEvents;
+    let backoff = resubscribeFirst;
+    while (!signal.aborted) {
+      try {
+        events ??= store.subscribe(signal);
+        let any = false;
+        for await (const event of events) {
+          if (!any) backoff = resubscribeFirst;
+          any = true;
+          await serial(() => handle(event, signal)).catch((error: unknown) =>
+            logger.warn({ err: error, event: event.kind }, 'store event not applied'),
+          );
+        }
+      } catch (error) {
+        if (signal.aborted) break;
+        logger.warn({ err: error }, 'store event stream failed');
+      }
+      events = undefined;
+      if (signal.aborted) break;
+      logger.info({ retryInMs: backoff }, 'store event stream ended; re-subscribing and resyncing');
+      await sleep(backoff, signal);
+      backoff = Math.min(backoff * 2, resubscribeMax);
+      if (signal.aborted) break;
+      try {
+        // Subscribe before the resync, so changes made during the resync are not lost.
+        events = store.subscribe(signal);
+        await serial(() => sync(true, signal));
+      } catch (error) {
+        if (!signal.aborted) logger.warn({ err: error }, 'resync after re-subscribe failed');
+      }
+    }
+  }
+
+  const advertiser: Advertiser = {
+    async start(signal) {
+      let events: AsyncIterable<StoreEvent> | undefined;
+      try {
+        events = store.subscribe(signal);
+      } catch (error) {
+        logger.warn({ err: error }, 'subscribing to store events failed');
+      }
+      try {
+        await serial(() => sync(true, signal));
+      } catch (error) {
+        // The store may not be up yet: the periodic resync and re-subscription recover.
+        logger.warn({ err: error }, 'initial sync failed');
+      }
+      const periodic = setInterval(() => {
+        serial(() => sync(true, signal)).catch((error: unknown) =>
+          logger.warn({ err: error }, 'periodic resync failed'),
+        );
+      }, resyncInterval);
+      periodic.unref();
+      loop = follow(signal, events).finally(() => {
+        clearInterval(periodic);
+        if (rescanTimer) clearTimeout(rescanTimer);
+      });
+    },
+    resync: (signal) => serial(() => sync(true, signal)),
+    advertised: () => advertised,
+    stopped: () => loop,
+  };
+  return advertiser;
+}
