@@ -9,39 +9,13 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { createMetrics } from '../src/metrics/metrics.js';
-import { CHART_DIR } from './helm.js';
-import { parsePromQL, type Selector } from './promql.js';
+import { allPanels, dashboardQueries, dashboardSelectors, loadDashboard, peiliSeriesUsed } from './dashboard-queries.js';
+import { REPO_ROOT } from './helm.js';
+import { parsePromQL } from './promql.js';
 
-interface Target {
-  expr: string;
-  refId: string;
-  datasource?: { type: string; uid: string };
-}
-interface Panel {
-  id: number;
-  type: string;
-  title: string;
-  description?: string;
-  gridPos: { h: number; w: number; x: number; y: number };
-  datasource?: { type: string; uid: string };
-  targets?: Target[];
-  panels?: Panel[];
-}
-interface Variable {
-  name: string;
-  type: string;
-  query?: string | { query: string };
-}
-interface Dashboard {
-  uid: string;
-  title: string;
-  panels: Panel[];
-  templating: { list: Variable[] };
-}
-
-const dashboard = JSON.parse(readFileSync(join(CHART_DIR, 'dashboards/peili.json'), 'utf8')) as Dashboard;
-const panels = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
-const queries = panels.flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
+const dashboard = loadDashboard();
+const panels = allPanels(dashboard);
+const queries = dashboardQueries(dashboard);
 
 /** Labels Prometheus adds to every scraped series (the ServiceMonitor adds `node`). */
 const TARGET_LABELS = new Set(['namespace', 'pod', 'node', 'job', 'instance', 'service', 'container', 'endpoint']);
@@ -77,15 +51,6 @@ async function exportedSeries(): Promise<Map<string, Set<string>>> {
   return series;
 }
 
-/** The selector of `label_values(<selector>, label)` in a variable query, parsed like any query. */
-function variableSelectors(v: Variable): Selector[] {
-  const text = typeof v.query === 'string' ? v.query : v.query?.query;
-  if (v.type !== 'query' || !text) return [];
-  const match = /^label_values\((.+),\s*([A-Za-z_][A-Za-z0-9_]*)\)$/.exec(text);
-  assert.ok(match, `variable ${v.name}: expected label_values(selector, label), got ${text}`);
-  return parsePromQL(match[1] ?? '');
-}
-
 describe('dashboard peili.json', () => {
   it('is a dashboard with a stable uid and queries on the datasource variable', () => {
     assert.equal(dashboard.uid, 'peili-mirror');
@@ -114,12 +79,8 @@ describe('dashboard peili.json', () => {
 
   it('every metric and label it uses is exported by the daemon (or is kube-state-metrics)', async () => {
     const series = await exportedSeries();
-    const selectors = [
-      ...queries.flatMap((q) => parsePromQL(q.expr).map((s) => ({ where: q.panel, s }))),
-      ...dashboard.templating.list.flatMap((v) => variableSelectors(v).map((s) => ({ where: `variable ${v.name}`, s }))),
-    ];
     const problems: string[] = [];
-    for (const { where, s } of selectors) {
+    for (const { where, selector: s } of dashboardSelectors(dashboard)) {
       const labels = series.get(s.metric) ?? (KUBE_STATE_METRICS.has(s.metric) ? new Set(KUBE_STATE_METRICS.get(s.metric)) : undefined);
       if (!labels) {
         problems.push(`${where}: ${s.metric} is not exported`);
@@ -130,6 +91,30 @@ describe('dashboard peili.json', () => {
       }
     }
     assert.deepEqual(problems, []);
+  });
+
+  it('lists the peili_* series it uses (the scrape test checks them on a live daemon)', () => {
+    const used = peiliSeriesUsed(dashboard);
+    assert.deepEqual(used, [
+      'peili_advertised_keys',
+      'peili_http_request_duration_seconds_bucket',
+      'peili_http_requests_inflight',
+      'peili_http_requests_total',
+      'peili_indexed_keys',
+      'peili_ingested_bytes_total',
+      'peili_lookup_duration_seconds_bucket',
+      'peili_lookup_duration_seconds_count',
+      'peili_lookup_duration_seconds_sum',
+      'peili_lookups_total',
+      'peili_members',
+      'peili_mirror_requests_total',
+      'peili_peer_errors_total',
+      'peili_peer_fetched_bytes_total',
+      'peili_peer_served_bytes_total',
+      'peili_process_resident_memory_bytes',
+      'peili_ready',
+      'peili_served_bytes_total',
+    ]);
   });
 
   it('exported-series check catches a misspelt metric and a bare histogram name', async () => {
@@ -159,4 +144,17 @@ describe('dashboard peili.json', () => {
       assert.match((panel.targets ?? []).map((t) => t.expr).join('\n'), pattern);
     });
   }
+});
+
+describe('docs/dashboard.md', () => {
+  it('documents every panel and every series the dashboard uses, and kube-state-metrics', () => {
+    const doc = readFileSync(join(REPO_ROOT, 'docs/dashboard.md'), 'utf8');
+    for (const p of panels) if (p.type !== 'row') assert.ok(doc.includes(`| ${p.title} |`), `panel ${p.title} is not documented`);
+    for (const series of peiliSeriesUsed(dashboard)) {
+      const base = series.replace(/_(bucket|sum|count)$/, '');
+      assert.ok(doc.includes(base), `${series} is not documented`);
+    }
+    assert.match(doc, /kube-state-metrics/);
+    assert.match(doc, /kube_daemonset_status_number_ready/);
+  });
 });
