@@ -225,7 +225,7 @@ function secretString(r: Reader, source: ConfigSource, key: string): string | un
 
 function secretObject(r: Reader, source: ConfigSource, key: string): Json | undefined {
   const raw = source.get(key);
-  if (raw === undefined) return r.fail(key, `is required (pulumi config set --secret --path ${key}… or --secret with JSON)`);
+  if (raw === undefined) return r.fail(key, `is required (pulumi config set --secret ${key} '<JSON>', see docs/deploy-pulumi.md)`);
   if (!source.isSecret(key)) return r.fail(key, `must be stored as a secret (pulumi config set --secret ${key} …)`);
   try {
     return JSON.parse(raw) as Json;

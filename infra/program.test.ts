@@ -265,6 +265,16 @@ describe('outputs from the mocked DaemonSet', () => {
   }
 });
 
+describe('the Pulumi entry point', () => {
+  it('builds the stack from the engine config, as `pulumi up` runs it', async () => {
+    const { default: main } = await import('./index.js');
+    const viaEntry = await runUnderMocks(main, loadStackFile('apps'), { stack: 'apps' });
+    const direct = await run(loadStackFile('apps'), 'apps');
+    assert.deepEqual(shape(viaEntry), shape(direct));
+    assert.deepEqual(viaEntry.outputs, direct.outputs);
+  });
+});
+
 describe('config errors', () => {
   it('fail before any resource is registered, naming the key', async () => {
     const values = validValues();
@@ -283,7 +293,7 @@ describe('config errors', () => {
     const values = validValues();
     delete values.talosMachineSecrets;
     await assert.rejects(run(mockConfig(values), 'lab'), {
-      message: 'invalid stack configuration:\n  peili:talosMachineSecrets: is required (pulumi config set --secret --path talosMachineSecrets… or --secret with JSON)',
+      message: "invalid stack configuration:\n  peili:talosMachineSecrets: is required (pulumi config set --secret talosMachineSecrets '<JSON>', see docs/deploy-pulumi.md)",
     });
   });
 });

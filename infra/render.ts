@@ -62,7 +62,7 @@ export async function renderStack(stack: string, root?: string): Promise<Map<str
       chartVersion: config.chart.version,
       chartInterval: config.chart.interval,
       interval: config.deploy.interval,
-      coreDns: { name: 'coredns', namespace: 'kube-system' },
+      coreDns: config.deploy.coreDns,
       values: mirrorValuesFor(config),
     };
     const release = buildHelmRelease(spec);
