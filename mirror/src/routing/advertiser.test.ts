@@ -128,10 +128,16 @@ describe('advertiser', () => {
     const inner = new MemoryStore();
     // A store whose event stream stays open but never delivers anything.
     const deaf: ContentStore = Object.assign(Object.create(inner) as ContentStore, {
-      subscribe: (signal: AbortSignal): AsyncIterable<StoreEvent> =>
-        (async function* () {
-          await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
-        })(),
+      subscribe: (signal: AbortSignal): AsyncIterable<StoreEvent> => ({
+        [Symbol.asyncIterator]: () => ({
+          next: () =>
+            new Promise<IteratorResult<StoreEvent>>((resolve) =>
+              signal.addEventListener('abort', () => resolve({ done: true, value: undefined }), {
+                once: true,
+              }),
+            ),
+        }),
+      }),
       listContent: (s?: AbortSignal) => inner.listContent(s),
       listImages: (s?: AbortSignal) => inner.listImages(s),
       info: (d: Digest, s?: AbortSignal) => inner.info(d, s),
