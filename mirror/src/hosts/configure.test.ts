@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
 import { cleanup } from './cleanup.js';
-import { configure, HostsStateError, type ConfigureOptions } from './configure.js';
+import { configure, hostDirectoryAlias, HostsStateError, type ConfigureOptions } from './configure.js';
 import { BACKUP_MARKER, PEILI_HEADER } from './layout.js';
 import { buildFixtureTree, snapshotTree } from './testing.js';
 
@@ -202,6 +202,36 @@ client = [['_peili-certs/2-client.cert', '_peili-certs/3-client.key']]
     await assert.rejects(configure(options({ configPath: fresh, mirrorTargets: [] })), {
       message: 'configure: no mirror targets given',
     });
+  });
+
+  it("a registry's host_port_ folder (read first by containerd) supplies its previous hosts", async () => {
+    await mkdir(join(root, 'reg.example_5000_'));
+    await writeFile(
+      join(root, 'reg.example_5000_', 'hosts.toml'),
+      '[host."https://alt:5000"]\nca = "ca.pem"\n',
+    );
+    await writeFile(join(root, 'reg.example_5000_', 'ca.pem'), 'ALT CA\n');
+    await mkdir(join(root, 'reg.example:5000'));
+    await writeFile(join(root, 'reg.example:5000', 'hosts.toml'), '[host."https://shadowed:5000"]\n');
+    const result = await configure(options({ registries: ['reg.example:5000'], prependExisting: true }));
+    assert.deepEqual(result.folders, ['reg.example:5000']);
+    const live = await snapshotTree(root, { exclude: notBackup });
+    assert.deepEqual(Object.keys(live), [
+      'reg.example:5000',
+      'reg.example:5000/_peili-certs',
+      'reg.example:5000/_peili-certs/1-ca.pem',
+      'reg.example:5000/hosts.toml',
+    ]);
+    assert.equal(
+      live['reg.example:5000/hosts.toml']!.content,
+      `${PEILI_HEADER}\nserver = 'https://reg.example:5000'\n\n[host.'${TARGET}']\ncapabilities = ['pull', 'resolve']\n\n# Hosts of the previous configuration:\n\n[host.'https://alt:5000']\nca = '_peili-certs/1-ca.pem'\n`,
+    );
+    assert.deepEqual(['docker.io', 'reg.example:5000', '[::1]:5000', 'localhost:x'].map(hostDirectoryAlias), [
+      undefined,
+      'reg.example_5000_',
+      '[::1]_5000_',
+      undefined,
+    ]);
   });
 
   it('a registry name taken by a file in the original is replaced by a folder', async () => {

@@ -206,11 +206,12 @@ async function planFolders(
   const backup = join(root, BACKUP_DIR);
   const mirrored = options.registries.length > 0 ? [...options.registries] : [DEFAULT_FOLDER];
   const names = [...mirrored];
+  const claimed = new Set(mirrored.flatMap((registry) => [registry, hostDirectoryAlias(registry)]));
   if (options.prependExisting) {
     // Registries configured before keep their hosts even when not mirrored: containerd reads the most
     // specific folder, so dropping one would silently change how that registry is pulled.
     for (const name of (await readdir(backup)).sort()) {
-      if (names.includes(name) || !isSafeFolderName(name)) continue;
+      if (claimed.has(name) || !isSafeFolderName(name)) continue;
       // Only real folders: a symlinked one is restored as the link it was, not rewritten.
       if (!(await lstatOrUndefined(join(backup, name)))?.isDirectory()) continue;
       if ((await lstatOrUndefined(join(backup, name, HOSTS_FILE)))?.isFile()) names.push(name);
@@ -222,12 +223,19 @@ async function planFolders(
     let existing: HostsFile | undefined;
     let copies: { src: string; name: string }[] = [];
     if (options.prependExisting) {
-      const file = join(backup, name, HOSTS_FILE);
-      const text = await readFile(file, 'utf8').catch(() => undefined);
+      // The folder containerd would have read for this registry: `host_port_` wins over `host:port`.
+      let source = name;
+      let text: string | undefined;
+      for (const candidate of [hostDirectoryAlias(name), name]) {
+        if (candidate === undefined) continue;
+        text = await readFile(join(backup, candidate, HOSTS_FILE), 'utf8').catch(() => undefined);
+        source = candidate;
+        if (text !== undefined) break;
+      }
       if (text !== undefined) {
         try {
-          const parsed = parseHostsToml(text, join(BACKUP_DIR, name, HOSTS_FILE));
-          ({ existing, copies } = await relocateCerts(root, name, parsed, warnings));
+          const parsed = parseHostsToml(text, join(BACKUP_DIR, source, HOSTS_FILE));
+          ({ existing, copies } = await relocateCerts(root, source, parsed, warnings));
         } catch (error) {
           if (!(error instanceof HostsTomlError)) throw error;
           warnings.push(`${error.message}; its hosts are not kept`);
@@ -238,6 +246,16 @@ async function planFolders(
     plans.push({ name, mirrored: isMirrored, existing, copies });
   }
   return plans;
+}
+
+/**
+ * The other folder name containerd looks for a `host:port` registry under, first: `host_port_`
+ * (containerd's remotes/docker/config hostDirectory); undefined without a port.
+ */
+export function hostDirectoryAlias(registry: string): string | undefined {
+  const colon = registry.lastIndexOf(':');
+  if (colon <= 0 || !/^\d+$/.test(registry.slice(colon + 1))) return undefined;
+  return `${registry.slice(0, colon)}_${registry.slice(colon + 1)}_`;
 }
 
 /**
