@@ -40,6 +40,7 @@ describe('helm package', () => {
       'peili/ci/talos-values.yaml',
       'peili/dashboards/peili.json',
       'peili/files/wait-for-cleanup.mjs',
+      'peili/templates/NOTES.txt',
       'peili/templates/_helpers.tpl',
       'peili/templates/cleanup-hook.yaml',
       'peili/templates/daemonset.yaml',
