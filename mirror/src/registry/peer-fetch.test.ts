@@ -52,6 +52,7 @@ interface SeenRequest {
   url: string;
   range: string | undefined;
   mirrored: string | undefined;
+  signature: string | undefined;
 }
 
 interface Content {
@@ -93,6 +94,7 @@ class TestPeer {
       url: req.url ?? '',
       range: req.headers.range,
       mirrored: req.headers['x-peili-mirrored'] as string | undefined,
+      signature: req.headers['x-test-signature'] as string | undefined,
     });
     const b = this.behaviour;
     if (b.kind === 'slow') await sleep(b.headersDelay);
@@ -301,8 +303,12 @@ describe('createPeerSource', () => {
   const signal = (): AbortSignal => AbortSignal.timeout(10_000);
 
   describe('manifest', () => {
-    it('fetches by digest, verified, with the loop guard and ns', async () => {
-      const { source } = setup({ [manifestDigest]: ['good'] });
+    it('fetches by digest, verified, with the loop guard, ns and the signer headers', async () => {
+      const { router, metrics } = setup({ [manifestDigest]: ['good'] });
+      const sign = (r: { method: string; url: string; body: string }): Record<string, string> => ({
+        'X-Test-Signature': `${r.method} ${r.url} ${r.body.length}`,
+      });
+      const source = createPeerSource({ router, metrics, sign });
       const got = await source.manifest(
         { registry: 'docker.io', repository: 'library/app', reference: manifestDigest },
         signal(),
@@ -319,6 +325,7 @@ describe('createPeerSource', () => {
           url: `/v2/library/app/manifests/${manifestDigest}?ns=docker.io`,
           range: undefined,
           mirrored: 'true',
+          signature: `GET /v2/library/app/manifests/${manifestDigest}?ns=docker.io 0`,
         },
       ]);
       assert.equal(source.servedFromPeer(manifestDigest), true);

@@ -28,6 +28,11 @@ export interface PeerFetchDeps {
   readonly logger?: PeerFetchLogger;
   /** The HTTP client; the global (undici, keep-alive pooled) fetch by default. */
   readonly fetch?: typeof fetch;
+  /**
+   * Signs each request to a peer (same shape as the router's `PeerRequestSigner`): `url` is the
+   * path and query, `body` is empty. The returned headers are sent along.
+   */
+  readonly sign?: (request: { method: string; url: string; body: string }) => Record<string, string>;
 }
 
 /** Tunables of {@link createPeerSource}; every field has its default in {@link PEER_FETCH_DEFAULTS}. */
@@ -364,9 +369,11 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     let timedOut = false;
     let timer: NodeJS.Timeout | undefined;
     try {
+      const target = new URL(url);
+      const signed = deps.sign?.({ method: init.method, url: target.pathname + target.search, body: '' });
       const pending = doFetch(url, {
         method: init.method,
-        headers: { ...init.headers, [MIRRORED_HEADER]: 'true', 'Accept-Encoding': 'identity' },
+        headers: { ...init.headers, ...signed, [MIRRORED_HEADER]: 'true', 'Accept-Encoding': 'identity' },
         signal: link.controller.signal,
         redirect: 'error',
       });
