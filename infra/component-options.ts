@@ -4,7 +4,9 @@
 import * as pulumi from '@pulumi/pulumi';
 
 /** The `dependsOn` of a component's options as a list, for its children. */
-export function inheritedDependsOn(opts: pulumi.ComponentResourceOptions | undefined): pulumi.Input<pulumi.Resource>[] {
+export function inheritedDependsOn(
+  opts: pulumi.ComponentResourceOptions | undefined,
+): pulumi.Input<pulumi.Resource>[] {
   const d = opts?.dependsOn;
   if (d === undefined) return [];
   if (Array.isArray(d)) return [...(d as pulumi.Input<pulumi.Resource>[])];

@@ -29,7 +29,11 @@ describe('parseStackConfig', () => {
   it('returns the typed config with every default applied', () => {
     const cfg = parseStackConfig(sourceOf(validValues()));
     assert.equal(cfg.clusterName, 'lab');
-    assert.deepEqual(cfg.chart, { url: 'oci://ghcr.io/peili-dev/charts/peili', version: '0.1.0', interval: '10m' });
+    assert.deepEqual(cfg.chart, {
+      url: 'oci://ghcr.io/peili-dev/charts/peili',
+      version: '0.1.0',
+      interval: '10m',
+    });
     assert.deepEqual(cfg.deploy, {
       mode: 'helmrelease',
       namespace: 'peili',
@@ -45,11 +49,28 @@ describe('parseStackConfig', () => {
       logLevel: 'info',
       hostPort: 29999,
     });
-    assert.deepEqual(cfg.observability, { serviceMonitor: false, serviceMonitorLabels: {}, grafanaDashboard: false, alerts: false });
+    assert.deepEqual(cfg.observability, {
+      serviceMonitor: false,
+      serviceMonitorLabels: {},
+      grafanaDashboard: false,
+      alerts: false,
+    });
     assert.equal(cfg.talos?.applyMode, 'staged_if_needing_reboot');
     assert.deepEqual(cfg.talos?.nodes, [
-      { name: 'cp-1', address: '10.0.0.11', endpoint: '10.0.0.11', machineType: 'controlplane', configPatches: ['machine: {}\n'] },
-      { name: 'worker-1', address: '10.0.0.21', endpoint: '10.0.0.11', machineType: 'worker', configPatches: [] },
+      {
+        name: 'cp-1',
+        address: '10.0.0.11',
+        endpoint: '10.0.0.11',
+        machineType: 'controlplane',
+        configPatches: ['machine: {}\n'],
+      },
+      {
+        name: 'worker-1',
+        address: '10.0.0.21',
+        endpoint: '10.0.0.11',
+        machineType: 'worker',
+        configPatches: [],
+      },
     ]);
     assert.ok(Object.isFrozen(cfg));
   });
@@ -62,9 +83,15 @@ describe('parseStackConfig', () => {
   });
 
   it('reads a Git-managed cluster, CoreDNS defaulting to the flux-system Kustomization', () => {
-    const values = withValue('deploy', { mode: 'kustomization', git: { repository: { name: 'fleet' }, path: './clusters/lab' } });
+    const values = withValue('deploy', {
+      mode: 'kustomization',
+      git: { repository: { name: 'fleet' }, path: './clusters/lab' },
+    });
     const cfg = parseStackConfig(sourceOf(values));
-    assert.deepEqual(cfg.deploy.git, { repository: { name: 'fleet', namespace: 'flux-system' }, path: './clusters/lab' });
+    assert.deepEqual(cfg.deploy.git, {
+      repository: { name: 'fleet', namespace: 'flux-system' },
+      path: './clusters/lab',
+    });
     assert.deepEqual(cfg.deploy.coreDns, { name: 'coredns', namespace: 'flux-system' });
   });
 
@@ -77,7 +104,11 @@ describe('parseStackConfig', () => {
   });
 
   const cases: { name: string; values: Record<string, unknown>; secretKeys?: string[]; message: string }[] = [
-    { name: 'missing cluster name', values: withValue('clusterName', undefined), message: 'peili:clusterName: is required' },
+    {
+      name: 'missing cluster name',
+      values: withValue('clusterName', undefined),
+      message: 'peili:clusterName: is required',
+    },
     {
       name: 'cluster name not a DNS label',
       values: withValue('clusterName', 'Lab_1'),
@@ -89,7 +120,11 @@ describe('parseStackConfig', () => {
       secretKeys: ['talosClientConfiguration', 'talosMachineSecrets'],
       message: 'peili:kubeconfig: must be stored as a secret (pulumi config set --secret kubeconfig …)',
     },
-    { name: 'missing chart version', values: withValue('chart', {}), message: 'peili:chart.version: is required' },
+    {
+      name: 'missing chart version',
+      values: withValue('chart', {}),
+      message: 'peili:chart.version: is required',
+    },
     {
       name: 'chart URL not OCI',
       values: withValue('chart', { url: 'https://example.com/peili', version: '0.1.0' }),
@@ -114,7 +149,8 @@ describe('parseStackConfig', () => {
     {
       name: 'registries not given',
       values: withValue('mirror', {}),
-      message: 'peili:mirror.mirroredRegistries: is required (a list of registry hosts; [] mirrors every registry)',
+      message:
+        'peili:mirror.mirroredRegistries: is required (a list of registry hosts; [] mirrors every registry)',
     },
     {
       name: 'hostPort out of range',
@@ -129,9 +165,14 @@ describe('parseStackConfig', () => {
     {
       name: 'bad apply mode',
       values: withValue('talos.applyMode', 'yolo'),
-      message: 'peili:talos.applyMode: must be one of auto, no_reboot, reboot, staged, staged_if_needing_reboot, try (got "yolo")',
+      message:
+        'peili:talos.applyMode: must be one of auto, no_reboot, reboot, staged, staged_if_needing_reboot, try (got "yolo")',
     },
-    { name: 'no nodes', values: withValue('talos.nodes', []), message: 'peili:talos.nodes: must be a non-empty list of nodes' },
+    {
+      name: 'no nodes',
+      values: withValue('talos.nodes', []),
+      message: 'peili:talos.nodes: must be a non-empty list of nodes',
+    },
     {
       name: 'node without machine type',
       values: withValue('talos.nodes', [{ name: 'n1', address: '10.0.0.5' }]),
@@ -162,7 +203,8 @@ describe('parseStackConfig', () => {
     {
       name: 'alerts without a ServiceMonitor',
       values: withValue('observability', { alerts: true }),
-      message: 'peili:observability.alerts: needs observability.serviceMonitor: true (the alerts use the scraped metrics)',
+      message:
+        'peili:observability.alerts: needs observability.serviceMonitor: true (the alerts use the scraped metrics)',
     },
   ];
   for (const c of cases) {

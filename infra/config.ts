@@ -3,7 +3,13 @@
 // `StackConfigError` listing every problem with the key it belongs to, before any resource exists.
 import * as pulumi from '@pulumi/pulumi';
 import type { GrafanaDashboardMode, LogLevel, ResolveTags } from './mirror-values.js';
-import { APPLY_MODES, type ApplyMode, type ClientConfiguration, type MachineSecrets, type MachineType } from './talos/types.js';
+import {
+  APPLY_MODES,
+  type ApplyMode,
+  type ClientConfiguration,
+  type MachineSecrets,
+  type MachineType,
+} from './talos/types.js';
 
 /** The Pulumi config namespace of every key (the project name). */
 export const CONFIG_NAMESPACE = 'peili';
@@ -133,7 +139,8 @@ class Reader {
 
   object(key: string, value: Json | undefined, allowed: readonly string[]): Obj | undefined {
     if (value === undefined) return undefined;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return this.fail(key, 'must be an object');
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      return this.fail(key, 'must be an object');
     for (const k of Object.keys(value)) {
       if (!allowed.includes(k)) this.fail(`${key}.${k}`, `unknown key (allowed: ${allowed.join(', ')})`);
     }
@@ -143,7 +150,8 @@ class Reader {
   string(key: string, value: Json | undefined, pattern?: RegExp, hint?: string): string | undefined {
     if (value === undefined) return undefined;
     if (typeof value !== 'string' || value === '') return this.fail(key, 'must be a non-empty string');
-    if (pattern && !pattern.test(value)) return this.fail(key, `must be ${hint ?? `like ${pattern}`} (got '${value}')`);
+    if (pattern && !pattern.test(value))
+      return this.fail(key, `must be ${hint ?? `like ${pattern}`} (got '${value}')`);
     return value;
   }
 
@@ -162,7 +170,8 @@ class Reader {
 
   boolean(key: string, value: Json | undefined): boolean | undefined {
     if (value === undefined) return undefined;
-    if (typeof value !== 'boolean') return this.fail(key, `must be true or false (got ${JSON.stringify(value)})`);
+    if (typeof value !== 'boolean')
+      return this.fail(key, `must be true or false (got ${JSON.stringify(value)})`);
     return value;
   }
 
@@ -187,7 +196,8 @@ class Reader {
 
   stringMap(key: string, value: Json | undefined): Record<string, string> | undefined {
     if (value === undefined) return undefined;
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return this.fail(key, 'must be a map of strings');
+    if (typeof value !== 'object' || value === null || Array.isArray(value))
+      return this.fail(key, 'must be a map of strings');
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(value)) {
       if (typeof v !== 'string') this.fail(`${key}.${k}`, 'must be a string');
@@ -218,15 +228,19 @@ function parseJson(source: ConfigSource, key: string): Json | undefined {
 
 function secretString(r: Reader, source: ConfigSource, key: string): string | undefined {
   const raw = source.get(key);
-  if (raw === undefined || raw === '') return r.fail(key, `is required (pulumi config set --secret ${key} …)`);
-  if (!source.isSecret(key)) return r.fail(key, `must be stored as a secret (pulumi config set --secret ${key} …)`);
+  if (raw === undefined || raw === '')
+    return r.fail(key, `is required (pulumi config set --secret ${key} …)`);
+  if (!source.isSecret(key))
+    return r.fail(key, `must be stored as a secret (pulumi config set --secret ${key} …)`);
   return raw;
 }
 
 function secretObject(r: Reader, source: ConfigSource, key: string): Json | undefined {
   const raw = source.get(key);
-  if (raw === undefined) return r.fail(key, `is required (pulumi config set --secret ${key} '<JSON>', see docs/deploy-pulumi.md)`);
-  if (!source.isSecret(key)) return r.fail(key, `must be stored as a secret (pulumi config set --secret ${key} …)`);
+  if (raw === undefined)
+    return r.fail(key, `is required (pulumi config set --secret ${key} '<JSON>', see docs/deploy-pulumi.md)`);
+  if (!source.isSecret(key))
+    return r.fail(key, `must be stored as a secret (pulumi config set --secret ${key} …)`);
   try {
     return JSON.parse(raw) as Json;
   } catch {
@@ -234,7 +248,11 @@ function secretObject(r: Reader, source: ConfigSource, key: string): Json | unde
   }
 }
 
-function parseClientConfiguration(r: Reader, key: string, value: Json | undefined): ClientConfiguration | undefined {
+function parseClientConfiguration(
+  r: Reader,
+  key: string,
+  value: Json | undefined,
+): ClientConfiguration | undefined {
   const fields = ['caCertificate', 'clientCertificate', 'clientKey'] as const;
   const o = r.object(key, value, fields);
   if (!o) return undefined;
@@ -249,7 +267,13 @@ function parseClientConfiguration(r: Reader, key: string, value: Json | undefine
 function parseMachineSecrets(r: Reader, key: string, value: Json | undefined): MachineSecrets | undefined {
   // Checks the shape the provider expects; the values are opaque base64/PEM strings.
   const shape: Record<string, Record<string, readonly string[]> | readonly string[]> = {
-    certs: { etcd: ['cert', 'key'], k8s: ['cert', 'key'], k8s_aggregator: ['cert', 'key'], k8s_serviceaccount: ['key'], os: ['cert', 'key'] },
+    certs: {
+      etcd: ['cert', 'key'],
+      k8s: ['cert', 'key'],
+      k8s_aggregator: ['cert', 'key'],
+      k8s_serviceaccount: ['key'],
+      os: ['cert', 'key'],
+    },
     cluster: ['id', 'secret'],
     secrets: ['bootstrap_token', 'secretbox_encryption_secret'],
     trustdinfo: ['token'],
@@ -257,7 +281,12 @@ function parseMachineSecrets(r: Reader, key: string, value: Json | undefined): M
   const root = r.object(key, value, Object.keys(shape));
   if (!root) return undefined;
   const before = r.issues.length;
-  const leaves = (k: string, v: Json | undefined, fields: readonly string[], optional: readonly string[] = []): void => {
+  const leaves = (
+    k: string,
+    v: Json | undefined,
+    fields: readonly string[],
+    optional: readonly string[] = [],
+  ): void => {
     const o = r.object(k, v, [...fields, ...optional]);
     if (!o) {
       if (v === undefined) r.fail(k, 'is required');
@@ -275,7 +304,8 @@ function parseMachineSecrets(r: Reader, key: string, value: Json | undefined): M
         if (root[section] === undefined) r.fail(k, 'is required');
         continue;
       }
-      for (const [sub, fields] of Object.entries(spec as Record<string, readonly string[]>)) leaves(`${k}.${sub}`, o[sub], fields);
+      for (const [sub, fields] of Object.entries(spec as Record<string, readonly string[]>))
+        leaves(`${k}.${sub}`, o[sub], fields);
     }
   }
   return r.issues.length === before ? (root as unknown as MachineSecrets) : undefined;
@@ -284,38 +314,100 @@ function parseMachineSecrets(r: Reader, key: string, value: Json | undefined): M
 /** Parses and validates the stack configuration; throws `StackConfigError` naming every bad key. */
 export function parseStackConfig(source: ConfigSource): StackConfig {
   const r = new Reader();
-  const clusterName = r.required('clusterName', r.string('clusterName', parseJson(source, 'clusterName'), DNS_LABEL, DNS_LABEL_HINT), source.get('clusterName') !== undefined);
+  const clusterName = r.required(
+    'clusterName',
+    r.string('clusterName', parseJson(source, 'clusterName'), DNS_LABEL, DNS_LABEL_HINT),
+    source.get('clusterName') !== undefined,
+  );
   const kubeconfig = secretString(r, source, 'kubeconfig');
 
   // -- talos
-  const talosRaw = r.object('talos', parseJson(source, 'talos'), ['enabled', 'clusterEndpoint', 'talosVersion', 'kubernetesVersion', 'applyMode', 'configPatches', 'nodes']);
-  if (source.get('talos') === undefined) r.fail('talos', 'is required (set talos.enabled: false for a cluster whose nodes are prepared otherwise)');
+  const talosRaw = r.object('talos', parseJson(source, 'talos'), [
+    'enabled',
+    'clusterEndpoint',
+    'talosVersion',
+    'kubernetesVersion',
+    'applyMode',
+    'configPatches',
+    'nodes',
+  ]);
+  if (source.get('talos') === undefined)
+    r.fail(
+      'talos',
+      'is required (set talos.enabled: false for a cluster whose nodes are prepared otherwise)',
+    );
   let talos: TalosConfig | undefined;
   if (talosRaw && (r.boolean('talos.enabled', talosRaw.enabled) ?? true)) {
-    const clusterEndpoint = r.required('talos.clusterEndpoint', r.string('talos.clusterEndpoint', talosRaw.clusterEndpoint, /^https:\/\/[^/\s]+(:\d+)?\/?$/, 'an https:// URL of the Kubernetes API'), talosRaw.clusterEndpoint !== undefined);
-    const talosVersion = r.required('talos.talosVersion', r.string('talos.talosVersion', talosRaw.talosVersion, /^v?\d+\.\d+(\.\d+)?$/, 'a Talos version such as v1.11'), talosRaw.talosVersion !== undefined);
-    const kubernetesVersion = r.string('talos.kubernetesVersion', talosRaw.kubernetesVersion, /^v?\d+\.\d+\.\d+$/, 'a Kubernetes version such as 1.34.1');
-    const applyMode = r.oneOf('talos.applyMode', talosRaw.applyMode, APPLY_MODES) ?? 'staged_if_needing_reboot';
+    const clusterEndpoint = r.required(
+      'talos.clusterEndpoint',
+      r.string(
+        'talos.clusterEndpoint',
+        talosRaw.clusterEndpoint,
+        /^https:\/\/[^/\s]+(:\d+)?\/?$/,
+        'an https:// URL of the Kubernetes API',
+      ),
+      talosRaw.clusterEndpoint !== undefined,
+    );
+    const talosVersion = r.required(
+      'talos.talosVersion',
+      r.string(
+        'talos.talosVersion',
+        talosRaw.talosVersion,
+        /^v?\d+\.\d+(\.\d+)?$/,
+        'a Talos version such as v1.11',
+      ),
+      talosRaw.talosVersion !== undefined,
+    );
+    const kubernetesVersion = r.string(
+      'talos.kubernetesVersion',
+      talosRaw.kubernetesVersion,
+      /^v?\d+\.\d+\.\d+$/,
+      'a Kubernetes version such as 1.34.1',
+    );
+    const applyMode =
+      r.oneOf('talos.applyMode', talosRaw.applyMode, APPLY_MODES) ?? 'staged_if_needing_reboot';
     const configPatches = r.strings('talos.configPatches', talosRaw.configPatches) ?? [];
     const nodes: TalosNode[] = [];
     if (talosRaw.nodes === undefined) r.fail('talos.nodes', 'is required');
-    else if (!Array.isArray(talosRaw.nodes) || talosRaw.nodes.length === 0) r.fail('talos.nodes', 'must be a non-empty list of nodes');
+    else if (!Array.isArray(talosRaw.nodes) || talosRaw.nodes.length === 0)
+      r.fail('talos.nodes', 'must be a non-empty list of nodes');
     else {
       talosRaw.nodes.forEach((n, i) => {
         const k = `talos.nodes[${i}]`;
         const o = r.object(k, n, ['name', 'address', 'endpoint', 'machineType', 'configPatches']);
         if (!o) return;
-        const name = r.required(`${k}.name`, r.string(`${k}.name`, o.name, DNS_LABEL, DNS_LABEL_HINT), o.name !== undefined);
-        const address = r.required(`${k}.address`, r.string(`${k}.address`, o.address, HOST, HOST_HINT), o.address !== undefined);
+        const name = r.required(
+          `${k}.name`,
+          r.string(`${k}.name`, o.name, DNS_LABEL, DNS_LABEL_HINT),
+          o.name !== undefined,
+        );
+        const address = r.required(
+          `${k}.address`,
+          r.string(`${k}.address`, o.address, HOST, HOST_HINT),
+          o.address !== undefined,
+        );
         const endpoint = r.string(`${k}.endpoint`, o.endpoint, HOST, HOST_HINT);
-        const machineType = r.required(`${k}.machineType`, r.oneOf(`${k}.machineType`, o.machineType, ['controlplane', 'worker'] as const), o.machineType !== undefined);
+        const machineType = r.required(
+          `${k}.machineType`,
+          r.oneOf(`${k}.machineType`, o.machineType, ['controlplane', 'worker'] as const),
+          o.machineType !== undefined,
+        );
         const patches = r.strings(`${k}.configPatches`, o.configPatches) ?? [];
         if (name && nodes.some((x) => x.name === name)) r.fail(`${k}.name`, `duplicate node name '${name}'`);
-        if (name && address && machineType) nodes.push({ name, address, endpoint: endpoint ?? address, machineType, configPatches: patches });
+        if (name && address && machineType)
+          nodes.push({ name, address, endpoint: endpoint ?? address, machineType, configPatches: patches });
       });
     }
-    const clientConfiguration = parseClientConfiguration(r, 'talosClientConfiguration', secretObject(r, source, 'talosClientConfiguration'));
-    const machineSecrets = parseMachineSecrets(r, 'talosMachineSecrets', secretObject(r, source, 'talosMachineSecrets'));
+    const clientConfiguration = parseClientConfiguration(
+      r,
+      'talosClientConfiguration',
+      secretObject(r, source, 'talosClientConfiguration'),
+    );
+    const machineSecrets = parseMachineSecrets(
+      r,
+      'talosMachineSecrets',
+      secretObject(r, source, 'talosMachineSecrets'),
+    );
     if (clusterEndpoint && talosVersion && clientConfiguration && machineSecrets) {
       talos = {
         clusterEndpoint,
@@ -333,14 +425,31 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
   // -- chart
   const chartRaw = r.object('chart', parseJson(source, 'chart'), ['url', 'version', 'interval']) ?? {};
   const chart = {
-    url: r.string('chart.url', chartRaw.url, /^oci:\/\/[^\s]+[^/]$/, 'an oci:// chart URL without tag') ?? 'oci://ghcr.io/peili-dev/charts/peili',
-    version: r.required('chart.version', r.string('chart.version', chartRaw.version, SEMVER, 'a semantic version such as 0.1.0'), chartRaw.version !== undefined) ?? '',
+    url:
+      r.string('chart.url', chartRaw.url, /^oci:\/\/[^\s]+[^/]$/, 'an oci:// chart URL without tag') ??
+      'oci://ghcr.io/peili-dev/charts/peili',
+    version:
+      r.required(
+        'chart.version',
+        r.string('chart.version', chartRaw.version, SEMVER, 'a semantic version such as 0.1.0'),
+        chartRaw.version !== undefined,
+      ) ?? '',
     interval: r.string('chart.interval', chartRaw.interval, DURATION, 'a duration such as 10m') ?? '10m',
   };
 
   // -- deploy
-  const deployRaw = r.object('deploy', parseJson(source, 'deploy'), ['mode', 'namespace', 'releaseName', 'coreDns', 'git', 'interval']) ?? {};
-  const mode = r.oneOf('deploy.mode', deployRaw.mode, ['helmrelease', 'kustomization', 'bootstrap'] as const) ?? 'helmrelease';
+  const deployRaw =
+    r.object('deploy', parseJson(source, 'deploy'), [
+      'mode',
+      'namespace',
+      'releaseName',
+      'coreDns',
+      'git',
+      'interval',
+    ]) ?? {};
+  const mode =
+    r.oneOf('deploy.mode', deployRaw.mode, ['helmrelease', 'kustomization', 'bootstrap'] as const) ??
+    'helmrelease';
   const ref = (k: string, v: Json | undefined, defaults: ObjectRef): ObjectRef => {
     const o = r.object(k, v, ['name', 'namespace']) ?? {};
     return {
@@ -353,9 +462,16 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
     const gitRaw = r.object('deploy.git', deployRaw.git, ['repository', 'path']);
     if (!gitRaw) r.fail('deploy.git', "is required when deploy.mode is 'kustomization'");
     else {
-      const path = r.required('deploy.git.path', r.string('deploy.git.path', gitRaw.path, /^\.?\/?[^\s]*$/, 'a path in the repository'), gitRaw.path !== undefined);
+      const path = r.required(
+        'deploy.git.path',
+        r.string('deploy.git.path', gitRaw.path, /^\.?\/?[^\s]*$/, 'a path in the repository'),
+        gitRaw.path !== undefined,
+      );
       if (gitRaw.repository === undefined) r.fail('deploy.git.repository', 'is required');
-      const repository = ref('deploy.git.repository', gitRaw.repository, { name: 'flux-system', namespace: 'flux-system' });
+      const repository = ref('deploy.git.repository', gitRaw.repository, {
+        name: 'flux-system',
+        namespace: 'flux-system',
+      });
       if (path) git = { repository, path };
     }
   } else if (deployRaw.git !== undefined) {
@@ -375,8 +491,19 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
 
   // -- mirror
   const mirrorRaw =
-    r.object('mirror', parseJson(source, 'mirror'), ['imageRepository', 'imageTag', 'imageDigest', 'mirroredRegistries', 'prependExisting', 'resolveTags', 'resolveTagsFilter', 'logLevel', 'hostPort']) ?? {};
-  if (mirrorRaw.mirroredRegistries === undefined) r.fail('mirror.mirroredRegistries', 'is required (a list of registry hosts; [] mirrors every registry)');
+    r.object('mirror', parseJson(source, 'mirror'), [
+      'imageRepository',
+      'imageTag',
+      'imageDigest',
+      'mirroredRegistries',
+      'prependExisting',
+      'resolveTags',
+      'resolveTagsFilter',
+      'logLevel',
+      'hostPort',
+    ]) ?? {};
+  if (mirrorRaw.mirroredRegistries === undefined)
+    r.fail('mirror.mirroredRegistries', 'is required (a list of registry hosts; [] mirrors every registry)');
   const filters = r.strings('mirror.resolveTagsFilter', mirrorRaw.resolveTagsFilter) ?? [];
   filters.forEach((f, i) => {
     try {
@@ -385,35 +512,77 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
       r.fail(`mirror.resolveTagsFilter[${i}]`, `is not a valid regular expression ('${f}')`);
     }
   });
-  const imageRepository = r.string('mirror.imageRepository', mirrorRaw.imageRepository, /^[a-z0-9.:/_-]+$/, 'an image repository');
+  const imageRepository = r.string(
+    'mirror.imageRepository',
+    mirrorRaw.imageRepository,
+    /^[a-z0-9.:/_-]+$/,
+    'an image repository',
+  );
   const imageTag = r.string('mirror.imageTag', mirrorRaw.imageTag, /^[\w][\w.-]{0,127}$/, 'an image tag');
-  const imageDigest = r.string('mirror.imageDigest', mirrorRaw.imageDigest, /^sha256:[a-f0-9]{64}$/, 'sha256:<64 hex>');
+  const imageDigest = r.string(
+    'mirror.imageDigest',
+    mirrorRaw.imageDigest,
+    /^sha256:[a-f0-9]{64}$/,
+    'sha256:<64 hex>',
+  );
   const mirror = {
     ...(imageRepository ? { imageRepository } : {}),
     ...(imageTag ? { imageTag } : {}),
     ...(imageDigest ? { imageDigest } : {}),
-    mirroredRegistries: r.strings('mirror.mirroredRegistries', mirrorRaw.mirroredRegistries, REGISTRY, 'a registry host such as docker.io') ?? [],
+    mirroredRegistries:
+      r.strings(
+        'mirror.mirroredRegistries',
+        mirrorRaw.mirroredRegistries,
+        REGISTRY,
+        'a registry host such as docker.io',
+      ) ?? [],
     prependExisting: r.boolean('mirror.prependExisting', mirrorRaw.prependExisting) ?? false,
-    resolveTags: r.oneOf('mirror.resolveTags', mirrorRaw.resolveTags, ['upstream-down', 'always', 'never'] as const) ?? 'upstream-down',
+    resolveTags:
+      r.oneOf('mirror.resolveTags', mirrorRaw.resolveTags, ['upstream-down', 'always', 'never'] as const) ??
+      'upstream-down',
     resolveTagsFilter: filters,
-    logLevel: r.oneOf('mirror.logLevel', mirrorRaw.logLevel, ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const) ?? 'info',
+    logLevel:
+      r.oneOf('mirror.logLevel', mirrorRaw.logLevel, [
+        'fatal',
+        'error',
+        'warn',
+        'info',
+        'debug',
+        'trace',
+      ] as const) ?? 'info',
     hostPort: r.port('mirror.hostPort', mirrorRaw.hostPort) ?? 29999,
   };
 
   // -- observability
-  const obsRaw = r.object('observability', parseJson(source, 'observability'), ['serviceMonitor', 'serviceMonitorLabels', 'grafanaDashboard', 'alerts']) ?? {};
-  const dashboard = r.oneOf('observability.grafanaDashboard', obsRaw.grafanaDashboard, ['off', 'configmap', 'operator'] as const) ?? 'off';
+  const obsRaw =
+    r.object('observability', parseJson(source, 'observability'), [
+      'serviceMonitor',
+      'serviceMonitorLabels',
+      'grafanaDashboard',
+      'alerts',
+    ]) ?? {};
+  const dashboard =
+    r.oneOf('observability.grafanaDashboard', obsRaw.grafanaDashboard, [
+      'off',
+      'configmap',
+      'operator',
+    ] as const) ?? 'off';
   const observability = {
     serviceMonitor: r.boolean('observability.serviceMonitor', obsRaw.serviceMonitor) ?? false,
-    serviceMonitorLabels: r.stringMap('observability.serviceMonitorLabels', obsRaw.serviceMonitorLabels) ?? {},
+    serviceMonitorLabels:
+      r.stringMap('observability.serviceMonitorLabels', obsRaw.serviceMonitorLabels) ?? {},
     grafanaDashboard: dashboard === 'off' ? (false as const) : dashboard,
     alerts: r.boolean('observability.alerts', obsRaw.alerts) ?? false,
   };
   if (observability.alerts && !observability.serviceMonitor) {
-    r.fail('observability.alerts', 'needs observability.serviceMonitor: true (the alerts use the scraped metrics)');
+    r.fail(
+      'observability.alerts',
+      'needs observability.serviceMonitor: true (the alerts use the scraped metrics)',
+    );
   }
 
-  if (r.issues.length > 0 || clusterName === undefined || kubeconfig === undefined) throw new StackConfigError(r.issues);
+  if (r.issues.length > 0 || clusterName === undefined || kubeconfig === undefined)
+    throw new StackConfigError(r.issues);
   return Object.freeze({
     clusterName,
     kubeconfig: pulumi.secret(kubeconfig),

@@ -17,7 +17,11 @@ function customResource(
   obj: { apiVersion: string; kind: string; metadata?: object; spec?: object },
   opts: pulumi.CustomResourceOptions,
 ): k8s.apiextensions.CustomResource {
-  return new k8s.apiextensions.CustomResource(name, { apiVersion: obj.apiVersion, kind: obj.kind, metadata: obj.metadata, spec: obj.spec }, opts);
+  return new k8s.apiextensions.CustomResource(
+    name,
+    { apiVersion: obj.apiVersion, kind: obj.kind, metadata: obj.metadata, spec: obj.spec },
+    opts,
+  );
 }
 
 /** Arguments of `FluxRelease`. */
@@ -33,8 +37,14 @@ export class FluxRelease extends pulumi.ComponentResource {
   constructor(name: string, args: FluxReleaseArgs, opts?: pulumi.ComponentResourceOptions) {
     super('peili:flux:FluxRelease', name, {}, opts);
     const after = inheritedDependsOn(opts);
-    this.repository = customResource(`${name}-chart`, buildOciRepository(args), { parent: this, dependsOn: after });
-    this.release = customResource(`${name}-release`, buildHelmRelease(args), { parent: this, dependsOn: [...after, this.repository] });
+    this.repository = customResource(`${name}-chart`, buildOciRepository(args), {
+      parent: this,
+      dependsOn: after,
+    });
+    this.release = customResource(`${name}-release`, buildHelmRelease(args), {
+      parent: this,
+      dependsOn: [...after, this.repository],
+    });
     this.registerOutputs({ release: this.release.metadata.name });
   }
 }
@@ -49,7 +59,10 @@ export class FluxKustomization extends pulumi.ComponentResource {
 
   constructor(name: string, args: FluxKustomizationArgs, opts?: pulumi.ComponentResourceOptions) {
     super('peili:flux:FluxKustomization', name, {}, opts);
-    this.kustomization = customResource(`${name}-kustomization`, buildKustomization(args), { parent: this, dependsOn: inheritedDependsOn(opts) });
+    this.kustomization = customResource(`${name}-kustomization`, buildKustomization(args), {
+      parent: this,
+      dependsOn: inheritedDependsOn(opts),
+    });
     this.registerOutputs({ kustomization: this.kustomization.metadata.name });
   }
 }

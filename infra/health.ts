@@ -27,7 +27,8 @@ export interface DaemonSetCounts {
 
 /** Summarises a DaemonSet status: healthy only when every desired node is ready and updated. */
 export function daemonSetHealth(status: DaemonSetCounts | undefined): MirrorHealthReport {
-  if (!status || status.desiredNumberScheduled === undefined) return { desired: 0, ready: 0, updated: 0, status: 'unknown' };
+  if (!status || status.desiredNumberScheduled === undefined)
+    return { desired: 0, ready: 0, updated: 0, status: 'unknown' };
   const desired = status.desiredNumberScheduled;
   const ready = status.numberReady ?? 0;
   const updated = status.updatedNumberScheduled ?? 0;
@@ -60,7 +61,10 @@ export class MirrorHealth extends pulumi.ComponentResource {
     // The id is derived from the rollout's id: during a preview that creates the rollout the id is
     // unknown, so the read is skipped instead of failing on a DaemonSet that does not exist yet.
     const id = args.rollout.id.apply(() => `${args.namespace}/${args.daemonSetName}`);
-    const daemonSet = k8s.apps.v1.DaemonSet.get(`${name}-daemonset`, id, { parent: this, dependsOn: [...inheritedDependsOn(opts), args.rollout] });
+    const daemonSet = k8s.apps.v1.DaemonSet.get(`${name}-daemonset`, id, {
+      parent: this,
+      dependsOn: [...inheritedDependsOn(opts), args.rollout],
+    });
     this.report = daemonSet.status.apply((s) => daemonSetHealth(s));
     this.registerOutputs({ report: this.report });
   }

@@ -19,10 +19,22 @@ export const MODELS: Readonly<Record<string, ModelRef>> = {
   'v1/Namespace': { module: 'kubernetes-models/v1', kind: 'Namespace' },
   'v1/ConfigMap': { module: 'kubernetes-models/v1', kind: 'ConfigMap' },
   'apps/v1/DaemonSet': { module: 'kubernetes-models/apps/v1', kind: 'DaemonSet' },
-  'helm.toolkit.fluxcd.io/v2/HelmRelease': { module: '@kubernetes-models/flux-cd/helm.toolkit.fluxcd.io/v2', kind: 'HelmRelease' },
-  'source.toolkit.fluxcd.io/v1/OCIRepository': { module: '@kubernetes-models/flux-cd/source.toolkit.fluxcd.io/v1', kind: 'OCIRepository' },
-  'kustomize.toolkit.fluxcd.io/v1/Kustomization': { module: '@kubernetes-models/flux-cd/kustomize.toolkit.fluxcd.io/v1', kind: 'Kustomization' },
-  'monitoring.coreos.com/v1/PrometheusRule': { module: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1', kind: 'PrometheusRule' },
+  'helm.toolkit.fluxcd.io/v2/HelmRelease': {
+    module: '@kubernetes-models/flux-cd/helm.toolkit.fluxcd.io/v2',
+    kind: 'HelmRelease',
+  },
+  'source.toolkit.fluxcd.io/v1/OCIRepository': {
+    module: '@kubernetes-models/flux-cd/source.toolkit.fluxcd.io/v1',
+    kind: 'OCIRepository',
+  },
+  'kustomize.toolkit.fluxcd.io/v1/Kustomization': {
+    module: '@kubernetes-models/flux-cd/kustomize.toolkit.fluxcd.io/v1',
+    kind: 'Kustomization',
+  },
+  'monitoring.coreos.com/v1/PrometheusRule': {
+    module: '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1',
+    kind: 'PrometheusRule',
+  },
 };
 
 function modelRef(obj: KubeObject): ModelRef {
@@ -49,7 +61,9 @@ export function helmReleaseRules(obj: KubeObject): string[] {
   if (obj.kind !== 'HelmRelease') return [];
   const spec = (obj.spec ?? {}) as Record<string, unknown>;
   const sources = ['chart', 'chartRef'].filter((k) => spec[k] !== undefined);
-  return sources.length === 1 ? [] : [`HelmRelease ${obj.metadata.name}: needs exactly one of chart/chartRef (has ${sources.length})`];
+  return sources.length === 1
+    ? []
+    : [`HelmRelease ${obj.metadata.name}: needs exactly one of chart/chartRef (has ${sources.length})`];
 }
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -69,7 +83,9 @@ export function fieldErrors(objects: readonly KubeObject[]): string[] {
     imports.set(ref.module, names);
     decls.push(`export const o${i}: I${ref.kind} = ${JSON.stringify(obj, null, 2)};`);
   });
-  const header = [...imports].map(([m, names]) => `import type { ${[...names].join(', ')} } from '${m}';`).join('\n');
+  const header = [...imports]
+    .map(([m, names]) => `import type { ${[...names].join(', ')} } from '${m}';`)
+    .join('\n');
   const text = `${header}\n${decls.join('\n')}\n`;
   const file = join(HERE, '__field_check__.ts');
   const options: ts.CompilerOptions = {

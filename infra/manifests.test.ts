@@ -20,7 +20,11 @@ describe('every Kubernetes object the program creates', () => {
   const chartValues: { source: string; values: unknown }[] = [];
 
   before(async () => {
-    const bootValues = { ...validValues(), deploy: { mode: 'bootstrap' }, observability: { serviceMonitor: true, alerts: true, grafanaDashboard: 'operator' } };
+    const bootValues = {
+      ...validValues(),
+      deploy: { mode: 'bootstrap' },
+      observability: { serviceMonitor: true, alerts: true, grafanaDashboard: 'operator' },
+    };
     for (const [source, config] of [
       ['infra', loadStackFile('infra')],
       ['apps', loadStackFile('apps')],
@@ -29,9 +33,11 @@ describe('every Kubernetes object the program creates', () => {
       const run = await runUnderMocks(program, config, { stack: source });
       for (const obj of kubernetesObjects(run)) {
         objects.push({ source, obj });
-        if (obj.kind === 'HelmRelease') chartValues.push({ source, values: (obj.spec as { values: unknown }).values });
+        if (obj.kind === 'HelmRelease')
+          chartValues.push({ source, values: (obj.spec as { values: unknown }).values });
       }
-      for (const release of helmReleases(run)) chartValues.push({ source: `${source} helm`, values: release.values });
+      for (const release of helmReleases(run))
+        chartValues.push({ source: `${source} helm`, values: release.values });
     }
     // The Git manifests the apps render asks the user to commit.
     const files = await renderStack('apps');
@@ -39,7 +45,8 @@ describe('every Kubernetes object the program creates', () => {
       if (!name.startsWith('git/') || name.endsWith('kustomization.yaml')) continue;
       const obj = parse(content) as KubeObject;
       objects.push({ source: `apps ${name}`, obj });
-      if (obj.kind === 'HelmRelease') chartValues.push({ source: `apps ${name}`, values: (obj.spec as { values: unknown }).values });
+      if (obj.kind === 'HelmRelease')
+        chartValues.push({ source: `apps ${name}`, values: (obj.spec as { values: unknown }).values });
     }
   });
 
@@ -53,7 +60,10 @@ describe('every Kubernetes object the program creates', () => {
       'v1/ConfigMap',
       'v1/Namespace',
     ]);
-    assert.deepEqual(chartValues.map((v) => v.source), ['infra', 'bootstrap helm', 'apps git/helmrelease-peili-peili.yaml']);
+    assert.deepEqual(
+      chartValues.map((v) => v.source),
+      ['infra', 'bootstrap helm', 'apps git/helmrelease-peili-peili.yaml'],
+    );
   });
 
   it('passes its kubernetes-models schema', async () => {
@@ -67,11 +77,16 @@ describe('every Kubernetes object the program creates', () => {
   });
 
   it('gives every HelmRelease exactly one chart source', () => {
-    assert.deepEqual(objects.flatMap((o) => helmReleaseRules(o.obj)), []);
+    assert.deepEqual(
+      objects.flatMap((o) => helmReleaseRules(o.obj)),
+      [],
+    );
   });
 
-  it("gives the chart values its values.schema.json accepts", () => {
-    const schema = JSON.parse(readFileSync(join(REPO_ROOT, 'mirror/chart/values.schema.json'), 'utf8')) as object;
+  it('gives the chart values its values.schema.json accepts', () => {
+    const schema = JSON.parse(
+      readFileSync(join(REPO_ROOT, 'mirror/chart/values.schema.json'), 'utf8'),
+    ) as object;
     const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
     for (const { source, values } of chartValues) {
       assert.equal(validate(values), true, `${source}: ${JSON.stringify(validate.errors)}`);
@@ -88,26 +103,46 @@ describe('the checks themselves', () => {
   };
 
   it('report an unknown field at any depth, but not inside free-form values', () => {
-    const bad = { ...release, spec: { ...(release.spec as object), install: { remediation: { retrys: 3 } } } } as KubeObject;
+    const bad = {
+      ...release,
+      spec: { ...(release.spec as object), install: { remediation: { retrys: 3 } } },
+    } as KubeObject;
     const errors = fieldErrors([release, bad]);
     assert.equal(errors.length, 1);
-    assert.match(errors[0] ?? '', /^HelmRelease peili\/peili: Object literal may only specify known properties, and '"?retrys"?' does not exist/);
+    assert.match(
+      errors[0] ?? '',
+      /^HelmRelease peili\/peili: Object literal may only specify known properties, and '"?retrys"?' does not exist/,
+    );
   });
 
   it('report a HelmRelease with both or neither chart source', () => {
-    const both = { ...release, spec: { ...(release.spec as object), chart: { spec: { chart: 'peili' } } } } as KubeObject;
+    const both = {
+      ...release,
+      spec: { ...(release.spec as object), chart: { spec: { chart: 'peili' } } },
+    } as KubeObject;
     const neither = { ...release, spec: { interval: '10m' } } as KubeObject;
-    assert.deepEqual(helmReleaseRules(both), ['HelmRelease peili: needs exactly one of chart/chartRef (has 2)']);
-    assert.deepEqual(helmReleaseRules(neither), ['HelmRelease peili: needs exactly one of chart/chartRef (has 0)']);
+    assert.deepEqual(helmReleaseRules(both), [
+      'HelmRelease peili: needs exactly one of chart/chartRef (has 2)',
+    ]);
+    assert.deepEqual(helmReleaseRules(neither), [
+      'HelmRelease peili: needs exactly one of chart/chartRef (has 0)',
+    ]);
   });
 
   it('report a schema violation', async () => {
-    const noUrl = { apiVersion: 'source.toolkit.fluxcd.io/v1', kind: 'OCIRepository', metadata: { name: 'x' }, spec: { interval: '1m' } } as KubeObject;
+    const noUrl = {
+      apiVersion: 'source.toolkit.fluxcd.io/v1',
+      kind: 'OCIRepository',
+      metadata: { name: 'x' },
+      spec: { interval: '1m' },
+    } as KubeObject;
     await assert.rejects(validateSchema(noUrl), /url/);
   });
 
   it('reject chart values the chart does not know', () => {
-    const schema = JSON.parse(readFileSync(join(REPO_ROOT, 'mirror/chart/values.schema.json'), 'utf8')) as object;
+    const schema = JSON.parse(
+      readFileSync(join(REPO_ROOT, 'mirror/chart/values.schema.json'), 'utf8'),
+    ) as object;
     const validate = new Ajv({ allErrors: true, strict: false }).compile(schema);
     assert.equal(validate({ peili: { resolveTags: 'sometimes' } }), false);
     assert.equal(validate({ notAKey: 1 }), false);

@@ -23,7 +23,11 @@ export const HELM_CHART_LAYER = 'application/vnd.cncf.helm.chart.content.v1.tar+
 
 /** Labels every object of the program carries. */
 export function commonLabels(releaseName: string): Record<string, string> {
-  return { 'app.kubernetes.io/name': 'peili', 'app.kubernetes.io/instance': releaseName, 'app.kubernetes.io/managed-by': 'pulumi' };
+  return {
+    'app.kubernetes.io/name': 'peili',
+    'app.kubernetes.io/instance': releaseName,
+    'app.kubernetes.io/managed-by': 'pulumi',
+  };
 }
 
 /** The namespace, privileged because the daemon uses hostPath mounts and a hostPort. */
@@ -120,7 +124,10 @@ export function buildHelmRelease(s: FluxReleaseSpec): IHelmRelease {
       chartRef: { kind: 'OCIRepository', name: s.releaseName, namespace: s.namespace },
       dependsOn: [{ name: s.coreDns.name, namespace: s.coreDns.namespace }],
       install: { remediation: { retries: 3 } },
-      upgrade: { cleanupOnFail: true, remediation: { retries: 3, remediateLastFailure: true, strategy: 'rollback' } },
+      upgrade: {
+        cleanupOnFail: true,
+        remediation: { retries: 3, remediateLastFailure: true, strategy: 'rollback' },
+      },
       values: toJson(s.values),
     },
   };
@@ -153,7 +160,9 @@ export function buildKustomization(s: FluxKustomizationSpec): IKustomization {
       prune: true,
       sourceRef: { kind: 'GitRepository', name: s.repository.name, namespace: s.repository.namespace },
       dependsOn: [{ name: s.coreDns.name, namespace: s.coreDns.namespace }],
-      healthChecks: [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: s.releaseName, namespace: s.namespace }],
+      healthChecks: [
+        { apiVersion: 'apps/v1', kind: 'DaemonSet', name: s.releaseName, namespace: s.namespace },
+      ],
       postBuild: { substituteFrom: [{ kind: 'ConfigMap', name: CLUSTER_SETTINGS_NAME }] },
       timeout: '5m',
     },
@@ -161,7 +170,11 @@ export function buildKustomization(s: FluxKustomizationSpec): IKustomization {
 }
 
 /** Alerts on the daemon's own readiness metric and kube-state-metrics' DaemonSet counts. */
-export function buildPrometheusRule(namespace: string, releaseName: string, labels: Readonly<Record<string, string>>): IPrometheusRule {
+export function buildPrometheusRule(
+  namespace: string,
+  releaseName: string,
+  labels: Readonly<Record<string, string>>,
+): IPrometheusRule {
   const sel = `namespace="${namespace}", daemonset="${releaseName}"`;
   return {
     apiVersion: 'monitoring.coreos.com/v1',
@@ -177,7 +190,10 @@ export function buildPrometheusRule(namespace: string, releaseName: string, labe
               expr: `min by (pod) (peili_ready{namespace="${namespace}"}) == 0`,
               for: '10m',
               labels: { severity: 'warning' },
-              annotations: { summary: 'A Peili daemon has not been ready for 10 minutes; its node pulls from upstream only.' },
+              annotations: {
+                summary:
+                  'A Peili daemon has not been ready for 10 minutes; its node pulls from upstream only.',
+              },
             },
             {
               alert: 'PeiliDaemonSetIncomplete',

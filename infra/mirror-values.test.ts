@@ -8,11 +8,15 @@ import { REPO_ROOT } from './stack-files.js';
 
 describe('mirror values', () => {
   it('match the chart defaults of every contract key (no drift from values.yaml)', () => {
-    const chart = parse(readFileSync(join(REPO_ROOT, 'mirror/chart/values.yaml'), 'utf8')) as Record<string, Record<string, unknown>>;
+    const chart = parse(readFileSync(join(REPO_ROOT, 'mirror/chart/values.yaml'), 'utf8')) as Record<
+      string,
+      Record<string, unknown>
+    >;
     for (const [key, value] of Object.entries(CHART_DEFAULTS)) {
       if (key === 'peili' || key === 'grafanaDashboard') {
         // The chart has extra keys there (e.g. upstreamProbeTimeout); compare the contract's.
-        for (const [sub, v] of Object.entries(value as Record<string, unknown>)) assert.deepEqual(chart[key]?.[sub], v, `${key}.${sub}`);
+        for (const [sub, v] of Object.entries(value as Record<string, unknown>))
+          assert.deepEqual(chart[key]?.[sub], v, `${key}.${sub}`);
       } else {
         assert.deepEqual(chart[key], value, key);
       }
@@ -50,7 +54,12 @@ describe('mirror values', () => {
 
   it('leave the dashboard off by default', () => {
     const values = buildMirrorValues({ releaseName: 'x' });
-    assert.deepEqual(values.grafanaDashboard, { enabled: false, mode: 'configmap', labels: { grafana_dashboard: '1' }, folder: 'Peili' });
+    assert.deepEqual(values.grafanaDashboard, {
+      enabled: false,
+      mode: 'configmap',
+      labels: { grafana_dashboard: '1' },
+      folder: 'Peili',
+    });
     assert.equal(values.serviceMonitor.enabled, false);
   });
 

@@ -123,9 +123,18 @@ export const CHART_DEFAULTS: MirrorValues = {
     membersRefresh: '5s',
     dialTimeout: '200ms',
   },
-  service: { registry: { port: 5000, hostPort: DEFAULT_HOST_PORT }, router: { port: 5001 }, metrics: { port: 9090 } },
+  service: {
+    registry: { port: 5000, hostPort: DEFAULT_HOST_PORT },
+    router: { port: 5001 },
+    metrics: { port: 9090 },
+  },
   serviceMonitor: { enabled: false, interval: '30s', scrapeTimeout: '10s', labels: {}, relabelings: [] },
-  grafanaDashboard: { enabled: false, mode: 'configmap', labels: { grafana_dashboard: '1' }, folder: 'Peili' },
+  grafanaDashboard: {
+    enabled: false,
+    mode: 'configmap',
+    labels: { grafana_dashboard: '1' },
+    folder: 'Peili',
+  },
 };
 
 /** What a stack decides about the mirror; everything else keeps the chart default. */

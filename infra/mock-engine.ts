@@ -79,7 +79,8 @@ function isSecretWire(v: unknown): v is { value: unknown } {
 export function unwrapSecrets(v: unknown): unknown {
   if (isSecretWire(v)) return unwrapSecrets(v.value);
   if (Array.isArray(v)) return v.map(unwrapSecrets);
-  if (typeof v === 'object' && v !== null) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
+  if (typeof v === 'object' && v !== null)
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, unwrapSecrets(x)]));
   return v;
 }
 
@@ -120,17 +121,34 @@ interface MonitorLike {
 }
 
 /** Default DaemonSet status of the mocked cluster: 3 nodes, all ready and updated. */
-export const HEALTHY_DAEMONSET: DaemonSetCounts = { desiredNumberScheduled: 3, numberReady: 3, updatedNumberScheduled: 3 };
+export const HEALTHY_DAEMONSET: DaemonSetCounts = {
+  desiredNumberScheduled: 3,
+  numberReady: 3,
+  updatedNumberScheduled: 3,
+};
 
-function mockState(type: string, name: string, inputs: Record<string, unknown>, world: MockWorld): Record<string, unknown> {
+function mockState(
+  type: string,
+  name: string,
+  inputs: Record<string, unknown>,
+  world: MockWorld,
+): Record<string, unknown> {
   switch (type) {
     case 'talos:machine/configurationApply:ConfigurationApply': {
       const mode = String(inputs.applyMode ?? 'auto');
       // The mock node never needs a reboot for a file drop-in, so the dry-run resolves to `auto`.
-      return { ...inputs, resolvedApplyMode: mode === 'staged_if_needing_reboot' ? 'auto' : mode, machineConfiguration: '# applied' };
+      return {
+        ...inputs,
+        resolvedApplyMode: mode === 'staged_if_needing_reboot' ? 'auto' : mode,
+        machineConfiguration: '# applied',
+      };
     }
     case 'talos:machine/secrets:Secrets':
-      return { ...inputs, clientConfiguration: { caCertificate: 'ca', clientCertificate: 'crt', clientKey: 'key' }, machineSecrets: {} };
+      return {
+        ...inputs,
+        clientConfiguration: { caCertificate: 'ca', clientCertificate: 'crt', clientKey: 'key' },
+        machineSecrets: {},
+      };
     case 'kubernetes:apps/v1:DaemonSet':
       return { ...inputs, metadata: { name }, status: world.daemonSetStatus ?? HEALTHY_DAEMONSET };
     case 'kubernetes:helm.sh/v3:Release':
@@ -145,16 +163,25 @@ function mocks(world: MockWorld): pulumi.runtime.Mocks {
     newResource(args) {
       const inputs = args.inputs as Record<string, unknown>;
       const metadata = inputs.metadata as { name?: string; namespace?: string } | undefined;
-      const id = args.id || (metadata?.name ? `${metadata.namespace ?? ''}/${metadata.name}` : `${args.name}-id`);
+      const id =
+        args.id || (metadata?.name ? `${metadata.namespace ?? ''}/${metadata.name}` : `${args.name}-id`);
       return { id, state: mockState(args.type, args.name, inputs, world) };
     },
     call(args) {
       const inputs = args.inputs as Record<string, unknown>;
       switch (args.token) {
         case 'talos:machine/getConfiguration:getConfiguration':
-          return { ...inputs, id: String(inputs.clusterName), machineConfiguration: `# generated ${String(inputs.machineType)} config for ${String(inputs.clusterName)}\n` };
+          return {
+            ...inputs,
+            id: String(inputs.clusterName),
+            machineConfiguration: `# generated ${String(inputs.machineType)} config for ${String(inputs.clusterName)}\n`,
+          };
         case 'talos:client/getConfiguration:getConfiguration':
-          return { ...inputs, id: String(inputs.clusterName), talosConfig: `context: ${String(inputs.clusterName)}\n` };
+          return {
+            ...inputs,
+            id: String(inputs.clusterName),
+            talosConfig: `context: ${String(inputs.clusterName)}\n`,
+          };
         default:
           throw new Error(`unexpected provider function ${args.token}`);
       }
@@ -179,14 +206,18 @@ function readRequest(kind: 'register' | 'read', req: RequestLike, urn: string): 
     retainOnDelete: req.getRetainondelete?.() ?? false,
     additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
     inputs: unwrapSecrets(raw) as Record<string, unknown>,
-    secretInputs: Object.entries(raw).filter(([, v]) => isSecretWire(v)).map(([k]) => k),
+    secretInputs: Object.entries(raw)
+      .filter(([, v]) => isSecretWire(v))
+      .map(([k]) => k),
     ...(kind === 'read' && req.getId ? { id: req.getId() } : {}),
   };
 }
 
 /** Waits for the runtime's outstanding calls (exported by the runtime, absent from its typings). */
 function waitForRPCs(): Promise<void> {
-  return (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.() ?? Promise.resolve();
+  return (
+    (pulumi.runtime as unknown as { waitForRPCs?: () => Promise<void> }).waitForRPCs?.() ?? Promise.resolve()
+  );
 }
 
 /** The program threw; carries what it had registered before (to prove nothing was touched). */
@@ -222,7 +253,8 @@ async function runOnce(
   const world = options.world ?? {};
   await pulumi.runtime.setMocks(mocks(world), CONFIG_NAMESPACE, options.stack ?? 'test', false);
   const values: Record<string, string> = {};
-  for (const [k, v] of Object.entries(config.values)) values[fullKey(k)] = typeof v === 'string' ? v : JSON.stringify(v);
+  for (const [k, v] of Object.entries(config.values))
+    values[fullKey(k)] = typeof v === 'string' ? v : JSON.stringify(v);
   pulumi.runtime.setAllConfig(values, (config.secretKeys ?? []).map(fullKey));
 
   const registrations: Registration[] = [];
@@ -278,5 +310,10 @@ async function runOnce(
       resolved[k] = v;
     }
   }
-  return { registrations, invocations, outputs: unwrapSecrets(resolved) as Record<string, unknown>, secretOutputs };
+  return {
+    registrations,
+    invocations,
+    outputs: unwrapSecrets(resolved) as Record<string, unknown>,
+    secretOutputs,
+  };
 }

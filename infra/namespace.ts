@@ -20,7 +20,11 @@ export class MirrorNamespace extends pulumi.ComponentResource {
   constructor(name: string, args: MirrorNamespaceArgs, opts?: pulumi.ComponentResourceOptions) {
     super('peili:k8s:MirrorNamespace', name, {}, opts);
     const ns = buildNamespace(args.settings.namespace, args.settings.releaseName);
-    this.namespace = new k8s.core.v1.Namespace(`${name}-namespace`, { metadata: ns.metadata }, { parent: this, dependsOn: inheritedDependsOn(opts) });
+    this.namespace = new k8s.core.v1.Namespace(
+      `${name}-namespace`,
+      { metadata: ns.metadata },
+      { parent: this, dependsOn: inheritedDependsOn(opts) },
+    );
     const cm = buildClusterSettings(args.settings);
     this.clusterSettings = new k8s.core.v1.ConfigMap(
       `${name}-cluster-settings`,

@@ -26,7 +26,11 @@ describe('.github/workflows/preview.yml', () => {
     assert.equal(pulumi?.with?.command, 'preview');
     assert.equal(pulumi?.with?.['comment-on-pr'], true);
     assert.equal(pulumi?.with?.['stack-name'], '${{ vars.PULUMI_STACK_PREFIX }}${{ matrix.stack }}');
-    assert.ok(job?.steps.some((s) => s.run === 'npm run render -- --stack ${{ matrix.stack }} --out .render/${{ matrix.stack }}'));
+    assert.ok(
+      job?.steps.some(
+        (s) => s.run === 'npm run render -- --stack ${{ matrix.stack }} --out .render/${{ matrix.stack }}',
+      ),
+    );
   });
 
   it('pins every action to a commit and asks only for what it uses', () => {

@@ -1,7 +1,14 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadStackConfig, StackConfigError, type StackConfig } from './config.js';
-import { MockRunError, runUnderMocks, type MockConfig, type Registration, type RunResult, type MockWorld } from './mock-engine.js';
+import {
+  MockRunError,
+  runUnderMocks,
+  type MockConfig,
+  type Registration,
+  type RunResult,
+  type MockWorld,
+} from './mock-engine.js';
 import { createPeiliStack, mirrorValuesFor } from './program.js';
 import { loadStackFile } from './stack-files.js';
 import { buildTalosPatch } from './talos-patch.js';
@@ -38,7 +45,9 @@ function one(r: RunResult, type: string): Registration {
 
 /** [kind, type, name, parent name] of every registration, sorted for a stable comparison. */
 function shape(r: RunResult): string[][] {
-  return r.registrations.map((x) => [x.kind, x.type, x.name, last(x.parent)]).sort((a, b) => a.join().localeCompare(b.join()));
+  return r.registrations
+    .map((x) => [x.kind, x.type, x.name, last(x.parent)])
+    .sort((a, b) => a.join().localeCompare(b.join()));
 }
 
 describe('stack infra (Flux HelmRelease)', () => {
@@ -71,7 +80,11 @@ describe('stack infra (Flux HelmRelease)', () => {
   it('sends every Kubernetes object through the stack kubeconfig provider', () => {
     const provider = one(r, 'pulumi:providers:kubernetes');
     for (const x of r.registrations.filter((y) => y.custom && y.type.startsWith('kubernetes:'))) {
-      assert.equal(x.provider.split('::').slice(0, -1).join('::'), provider.urn, `${x.name} uses the stack provider`);
+      assert.equal(
+        x.provider.split('::').slice(0, -1).join('::'),
+        provider.urn,
+        `${x.name} uses the stack provider`,
+      );
     }
   });
 
@@ -79,38 +92,74 @@ describe('stack infra (Flux HelmRelease)', () => {
     const applies = r.registrations.filter((x) => x.type === APPLY);
     assert.deepEqual(
       applies.map((a) => [a.inputs.node, a.inputs.endpoint, a.inputs.applyMode, a.inputs.configPatches]),
-      ['10.10.0.11', '10.10.0.12', '10.10.0.13', '10.10.0.21'].map((ip) => [ip, ip, 'staged_if_needing_reboot', [buildTalosPatch()]]),
+      ['10.10.0.11', '10.10.0.12', '10.10.0.13', '10.10.0.21'].map((ip) => [
+        ip,
+        ip,
+        'staged_if_needing_reboot',
+        [buildTalosPatch()],
+      ]),
     );
     applies.forEach((a, i) => {
       assert.equal(a.version, TALOS_PROVIDER_VERSION);
       assert.equal(a.pluginDownloadURL, TALOS_PLUGIN_DOWNLOAD_URL);
       assert.deepEqual(a.dependencies, i === 0 ? [] : [applies[i - 1]?.urn]);
-      assert.equal(a.inputs.machineConfigurationInput, `# generated ${i < 3 ? 'controlplane' : 'worker'} config for infra\n`);
+      assert.equal(
+        a.inputs.machineConfigurationInput,
+        `# generated ${i < 3 ? 'controlplane' : 'worker'} config for infra\n`,
+      );
     });
   });
 
   it('generates each node config from the stack secrets, its machine type and its own patches', () => {
     const gens = r.invocations.filter((i) => i.token === 'talos:machine/getConfiguration:getConfiguration');
     assert.deepEqual(
-      gens.map((g) => [g.inputs.clusterName, g.inputs.clusterEndpoint, g.inputs.machineType, g.inputs.talosVersion, g.inputs.kubernetesVersion, g.inputs.configPatches]),
-      ['controlplane', 'controlplane', 'controlplane', 'worker'].map((t) => ['infra', 'https://10.10.0.10:6443', t, 'v1.11', '1.34.1', []]),
+      gens.map((g) => [
+        g.inputs.clusterName,
+        g.inputs.clusterEndpoint,
+        g.inputs.machineType,
+        g.inputs.talosVersion,
+        g.inputs.kubernetesVersion,
+        g.inputs.configPatches,
+      ]),
+      ['controlplane', 'controlplane', 'controlplane', 'worker'].map((t) => [
+        'infra',
+        'https://10.10.0.10:6443',
+        t,
+        'v1.11',
+        '1.34.1',
+        [],
+      ]),
     );
     for (const g of r.invocations) {
       assert.equal(g.version, TALOS_PROVIDER_VERSION);
       assert.equal(g.pluginDownloadURL, TALOS_PLUGIN_DOWNLOAD_URL);
     }
-    assert.deepEqual(gens[0]?.inputs.machineSecrets, r.cfg.talos && loadStackFile('infra').values.talosMachineSecrets);
+    assert.deepEqual(
+      gens[0]?.inputs.machineSecrets,
+      r.cfg.talos && loadStackFile('infra').values.talosMachineSecrets,
+    );
   });
 
   it('creates the HelmRelease after the Talos patch, the namespace and the OCIRepository, and after CoreDNS', () => {
     const hr = one(r, HELM_RELEASE);
     const deps = hr.dependencies.map(last).sort();
-    assert.deepEqual(deps, ['infra-flux-chart', 'infra-mirror-cluster-settings', 'infra-mirror-namespace', 'infra-talos-infra-cp-1', 'infra-talos-infra-cp-2', 'infra-talos-infra-cp-3', 'infra-talos-infra-worker-1']);
+    assert.deepEqual(deps, [
+      'infra-flux-chart',
+      'infra-mirror-cluster-settings',
+      'infra-mirror-namespace',
+      'infra-talos-infra-cp-1',
+      'infra-talos-infra-cp-2',
+      'infra-talos-infra-cp-3',
+      'infra-talos-infra-worker-1',
+    ]);
     const spec = hr.inputs.spec as Record<string, unknown>;
     assert.deepEqual(spec.dependsOn, [{ name: 'coredns', namespace: 'kube-system' }]);
     assert.deepEqual(spec.chartRef, { kind: 'OCIRepository', name: 'peili', namespace: 'peili' });
     assert.deepEqual(spec.install, { remediation: { retries: 3 } });
-    assert.deepEqual(spec.upgrade, { cleanupOnFail: true, remediation: { retries: 3, remediateLastFailure: true, strategy: 'rollback' } });
+    assert.deepEqual(spec.upgrade, {
+      cleanupOnFail: true,
+      remediation: { retries: 3, remediateLastFailure: true, strategy: 'rollback' },
+    });
     assert.deepEqual((hr.inputs.metadata as { annotations: unknown }).annotations, {
       'pulumi.com/waitFor': 'condition=Ready',
       'pulumi.com/timeoutSeconds': '900',
@@ -120,7 +169,11 @@ describe('stack infra (Flux HelmRelease)', () => {
   it('takes the HelmRelease values from the typed source', () => {
     const values = (one(r, HELM_RELEASE).inputs.spec as { values: unknown }).values;
     assert.deepEqual(values, JSON.parse(JSON.stringify(mirrorValuesFor(r.cfg))));
-    const v = values as { peili: Record<string, unknown>; serviceMonitor: Record<string, unknown>; grafanaDashboard: Record<string, unknown> };
+    const v = values as {
+      peili: Record<string, unknown>;
+      serviceMonitor: Record<string, unknown>;
+      grafanaDashboard: Record<string, unknown>;
+    };
     assert.equal(v.peili.containerdRegistryConfigPath, '/etc/cri/conf.d/hosts');
     assert.deepEqual(v.peili.mirroredRegistries, ['docker.io', 'ghcr.io', 'quay.io', 'registry.k8s.io']);
     assert.deepEqual(v.serviceMonitor.labels, { release: 'kube-prometheus-stack' });
@@ -167,7 +220,12 @@ describe('stack infra (Flux HelmRelease)', () => {
       chartVersion: '0.1.0',
       health: { desired: 3, ready: 3, updated: 3, status: 'healthy' },
       talosPatch: buildTalosPatch(),
-      talosApplyModes: { 'infra-cp-1': 'auto', 'infra-cp-2': 'auto', 'infra-cp-3': 'auto', 'infra-worker-1': 'auto' },
+      talosApplyModes: {
+        'infra-cp-1': 'auto',
+        'infra-cp-2': 'auto',
+        'infra-cp-3': 'auto',
+        'infra-worker-1': 'auto',
+      },
       talosconfig: 'context: infra\n',
     });
   });
@@ -176,7 +234,11 @@ describe('stack infra (Flux HelmRelease)', () => {
     assert.deepEqual(one(r, 'pulumi:providers:kubernetes').secretInputs, ['kubeconfig']);
     for (const a of r.registrations.filter((x) => x.type === APPLY)) {
       assert.deepEqual([...a.secretInputs].sort(), ['clientConfiguration', 'machineConfigurationInput']);
-      assert.deepEqual([...a.additionalSecretOutputs].sort(), ['clientConfiguration', 'machineConfiguration', 'machineConfigurationInput']);
+      assert.deepEqual([...a.additionalSecretOutputs].sort(), [
+        'clientConfiguration',
+        'machineConfiguration',
+        'machineConfigurationInput',
+      ]);
     }
     assert.deepEqual(r.secretOutputs, ['talosconfig']);
     // No secret value leaks into a non-secret input of any resource.
@@ -184,7 +246,8 @@ describe('stack infra (Flux HelmRelease)', () => {
     for (const x of r.registrations) {
       for (const [k, v] of Object.entries(x.inputs)) {
         if (x.secretInputs.includes(k)) continue;
-        for (const s of secretTexts) assert.equal(JSON.stringify(v ?? null).includes(s), false, `${x.name}.${k} holds a secret`);
+        for (const s of secretTexts)
+          assert.equal(JSON.stringify(v ?? null).includes(s), false, `${x.name}.${k} holds a secret`);
       }
     }
   });
@@ -197,19 +260,32 @@ describe('stack apps (Git-managed, Flux Kustomization)', () => {
   });
 
   it('creates a Kustomization instead of the OCIRepository and HelmRelease', () => {
-    assert.equal(r.registrations.some((x) => x.type === HELM_RELEASE || x.type.endsWith(':OCIRepository')), false);
+    assert.equal(
+      r.registrations.some((x) => x.type === HELM_RELEASE || x.type.endsWith(':OCIRepository')),
+      false,
+    );
     const k = one(r, 'kubernetes:kustomize.toolkit.fluxcd.io/v1:Kustomization');
     assert.equal(last(k.parent), 'apps-flux');
     const spec = k.inputs.spec as Record<string, unknown>;
     assert.deepEqual(spec.dependsOn, [{ name: 'coredns', namespace: 'flux-system' }]);
-    assert.deepEqual(spec.healthChecks, [{ apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'peili', namespace: 'peili' }]);
+    assert.deepEqual(spec.healthChecks, [
+      { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'peili', namespace: 'peili' },
+    ]);
     assert.deepEqual(spec.postBuild, { substituteFrom: [{ kind: 'ConfigMap', name: 'cluster-settings' }] });
-    assert.deepEqual(spec.sourceRef, { kind: 'GitRepository', name: 'flux-system', namespace: 'flux-system' });
+    assert.deepEqual(spec.sourceRef, {
+      kind: 'GitRepository',
+      name: 'flux-system',
+      namespace: 'flux-system',
+    });
     assert.equal(spec.path, './clusters/apps/peili');
-    assert.deepEqual(
-      k.dependencies.map(last).sort(),
-      ['apps-mirror-cluster-settings', 'apps-mirror-namespace', 'apps-talos-apps-cp-1', 'apps-talos-apps-worker-1', 'apps-talos-apps-worker-2', 'apps-talos-apps-worker-3'],
-    );
+    assert.deepEqual(k.dependencies.map(last).sort(), [
+      'apps-mirror-cluster-settings',
+      'apps-mirror-namespace',
+      'apps-talos-apps-cp-1',
+      'apps-talos-apps-worker-1',
+      'apps-talos-apps-worker-2',
+      'apps-talos-apps-worker-3',
+    ]);
     assert.deepEqual(one(r, 'kubernetes:apps/v1:DaemonSet').dependencies, [k.urn]);
   });
 
@@ -221,7 +297,10 @@ describe('stack apps (Git-managed, Flux Kustomization)', () => {
   });
 
   it('creates no alerts when they are off', () => {
-    assert.equal(r.registrations.some((x) => x.type.endsWith(':PrometheusRule')), false);
+    assert.equal(
+      r.registrations.some((x) => x.type.endsWith(':PrometheusRule')),
+      false,
+    );
     assert.equal(r.outputs.deployMode, 'kustomization');
   });
 });
@@ -236,7 +315,10 @@ describe('bootstrap (Flux not running yet)', () => {
   });
 
   it('installs the same chart with the same values through Helm, kept on delete for Flux to adopt', () => {
-    assert.equal(boot.registrations.some((x) => x.type.includes('fluxcd.io')), false);
+    assert.equal(
+      boot.registrations.some((x) => x.type.includes('fluxcd.io')),
+      false,
+    );
     const release = one(boot, 'kubernetes:helm.sh/v3:Release');
     const hr = one(flux, HELM_RELEASE);
     const hrSpec = hr.inputs.spec as { releaseName: string; storageNamespace: string; values: unknown };
@@ -246,16 +328,33 @@ describe('bootstrap (Flux not running yet)', () => {
     assert.equal(release.inputs.chart, 'oci://ghcr.io/peili-dev/charts/peili');
     assert.equal(release.inputs.version, '0.1.0');
     assert.equal(release.retainOnDelete, true);
-    assert.deepEqual(release.dependencies.map(last).sort(), ['lab-mirror-cluster-settings', 'lab-mirror-namespace', 'lab-talos-cp-1', 'lab-talos-worker-1']);
+    assert.deepEqual(release.dependencies.map(last).sort(), [
+      'lab-mirror-cluster-settings',
+      'lab-mirror-namespace',
+      'lab-talos-cp-1',
+      'lab-talos-worker-1',
+    ]);
     assert.equal(boot.outputs.deployMode, 'bootstrap');
   });
 });
 
 describe('outputs from the mocked DaemonSet', () => {
   const cases: [string, MockWorld['daemonSetStatus'], unknown][] = [
-    ['rolling', { desiredNumberScheduled: 4, numberReady: 4, updatedNumberScheduled: 2 }, { desired: 4, ready: 4, updated: 2, status: 'progressing' }],
-    ['one down', { desiredNumberScheduled: 4, numberReady: 3, updatedNumberScheduled: 4 }, { desired: 4, ready: 3, updated: 4, status: 'degraded' }],
-    ['all down', { desiredNumberScheduled: 4, numberReady: 0, updatedNumberScheduled: 0 }, { desired: 4, ready: 0, updated: 0, status: 'down' }],
+    [
+      'rolling',
+      { desiredNumberScheduled: 4, numberReady: 4, updatedNumberScheduled: 2 },
+      { desired: 4, ready: 4, updated: 2, status: 'progressing' },
+    ],
+    [
+      'one down',
+      { desiredNumberScheduled: 4, numberReady: 3, updatedNumberScheduled: 4 },
+      { desired: 4, ready: 3, updated: 4, status: 'degraded' },
+    ],
+    [
+      'all down',
+      { desiredNumberScheduled: 4, numberReady: 0, updatedNumberScheduled: 0 },
+      { desired: 4, ready: 0, updated: 0, status: 'down' },
+    ],
   ];
   for (const [name, status, health] of cases) {
     it(name, async () => {
@@ -282,9 +381,15 @@ describe('config errors', () => {
     await assert.rejects(run(mockConfig(values), 'lab'), (err: unknown) => {
       assert.ok(err instanceof MockRunError);
       assert.ok(err.cause instanceof StackConfigError);
-      assert.equal(err.message, 'invalid stack configuration:\n  peili:mirror.resolveTags: must be one of upstream-down, always, never (got "sometimes")');
+      assert.equal(
+        err.message,
+        'invalid stack configuration:\n  peili:mirror.resolveTags: must be one of upstream-down, always, never (got "sometimes")',
+      );
       // At most the stack itself: no provider, no Talos apply, no Kubernetes object.
-      assert.deepEqual(err.registrations.filter((x) => x.type !== 'pulumi:pulumi:Stack'), []);
+      assert.deepEqual(
+        err.registrations.filter((x) => x.type !== 'pulumi:pulumi:Stack'),
+        [],
+      );
       return true;
     });
   });
@@ -293,7 +398,8 @@ describe('config errors', () => {
     const values = validValues();
     delete values.talosMachineSecrets;
     await assert.rejects(run(mockConfig(values), 'lab'), {
-      message: "invalid stack configuration:\n  peili:talosMachineSecrets: is required (pulumi config set --secret talosMachineSecrets '<JSON>', see docs/deploy-pulumi.md)",
+      message:
+        "invalid stack configuration:\n  peili:talosMachineSecrets: is required (pulumi config set --secret talosMachineSecrets '<JSON>', see docs/deploy-pulumi.md)",
     });
   });
 });

@@ -6,7 +6,12 @@ import type { StackConfig } from './config.js';
 import { HelmBootstrap } from './bootstrap.js';
 import { FluxKustomization, FluxRelease } from './flux.js';
 import { MirrorHealth, type MirrorHealthReport } from './health.js';
-import { buildMirrorValues, nodeRegistryEndpoint, TALOS_REGISTRY_CONFIG_PATH, type MirrorValues } from './mirror-values.js';
+import {
+  buildMirrorValues,
+  nodeRegistryEndpoint,
+  TALOS_REGISTRY_CONFIG_PATH,
+  type MirrorValues,
+} from './mirror-values.js';
 import { MirrorNamespace } from './namespace.js';
 import { MirrorAlerts } from './observability.js';
 import { TalosContainerdPatch } from './talos-patch.js';
@@ -63,7 +68,10 @@ export function mirrorValuesFor(cfg: StackConfig): MirrorValues {
 export function createPeiliStack(cfg: StackConfig): StackOutputs {
   const base = cfg.clusterName;
   const { namespace, releaseName } = cfg.deploy;
-  const provider = new k8s.Provider(`${base}-k8s`, { kubeconfig: cfg.kubeconfig, enableServerSideApply: true });
+  const provider = new k8s.Provider(`${base}-k8s`, {
+    kubeconfig: cfg.kubeconfig,
+    enableServerSideApply: true,
+  });
   const k8sOpts = { providers: [provider] };
 
   const talos = cfg.talos
@@ -123,7 +131,14 @@ export function createPeiliStack(cfg: StackConfig): StackOutputs {
       const git = cfg.deploy.git as NonNullable<StackConfig['deploy']['git']>;
       rollout = new FluxKustomization(
         `${base}-flux`,
-        { namespace, releaseName, interval: cfg.deploy.interval, coreDns: cfg.deploy.coreDns, repository: git.repository, path: git.path },
+        {
+          namespace,
+          releaseName,
+          interval: cfg.deploy.interval,
+          coreDns: cfg.deploy.coreDns,
+          repository: git.repository,
+          path: git.path,
+        },
         { ...k8sOpts, dependsOn: before },
       ).kustomization;
       break;
@@ -145,14 +160,20 @@ export function createPeiliStack(cfg: StackConfig): StackOutputs {
     );
   }
 
-  const health = new MirrorHealth(`${base}-health`, { namespace, daemonSetName: releaseName, rollout }, k8sOpts);
+  const health = new MirrorHealth(
+    `${base}-health`,
+    { namespace, daemonSetName: releaseName, rollout },
+    k8sOpts,
+  );
 
   return {
     clusterName: cfg.clusterName,
     deployMode: cfg.deploy.mode,
     namespace,
     hostPort: cfg.mirror.hostPort,
-    registryEndpoints: Object.fromEntries((cfg.talos?.nodes ?? []).map((n) => [n.name, nodeRegistryEndpoint(n.address, cfg.mirror.hostPort)])),
+    registryEndpoints: Object.fromEntries(
+      (cfg.talos?.nodes ?? []).map((n) => [n.name, nodeRegistryEndpoint(n.address, cfg.mirror.hostPort)]),
+    ),
     mirroredRegistries: [...cfg.mirror.mirroredRegistries],
     chartUrl: cfg.chart.url,
     chartVersion: cfg.chart.version,

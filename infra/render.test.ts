@@ -31,13 +31,23 @@ describe('npm run render', () => {
       'talos/nodes.yaml',
       'talos/patch.yaml',
     ]);
-    const kustomization = parse(infra.get('kustomization.yaml') ?? '') as { apiVersion: string; kind: string; resources: string[] };
+    const kustomization = parse(infra.get('kustomization.yaml') ?? '') as {
+      apiVersion: string;
+      kind: string;
+      resources: string[];
+    };
     assert.equal(kustomization.apiVersion, 'kustomize.config.k8s.io/v1beta1');
     assert.equal(kustomization.kind, 'Kustomization');
-    const objectFiles = [...infra.keys()].filter((f) => !f.includes('/') && f.endsWith('.yaml') && f !== 'kustomization.yaml');
+    const objectFiles = [...infra.keys()].filter(
+      (f) => !f.includes('/') && f.endsWith('.yaml') && f !== 'kustomization.yaml',
+    );
     assert.deepEqual([...kustomization.resources].sort(), objectFiles.sort());
     for (const f of objectFiles) {
-      const obj = parse(infra.get(f) ?? '') as { apiVersion?: string; kind?: string; metadata?: { name?: string } };
+      const obj = parse(infra.get(f) ?? '') as {
+        apiVersion?: string;
+        kind?: string;
+        metadata?: { name?: string };
+      };
       assert.ok(obj.apiVersion && obj.kind && obj.metadata?.name, `${f} is a Kubernetes object`);
     }
   });
@@ -53,10 +63,20 @@ describe('npm run render', () => {
 
   it('writes the Git manifests of a Git-managed cluster as their own kustomization', () => {
     const git = [...apps.keys()].filter((f) => f.startsWith('git/')).sort();
-    assert.deepEqual(git, ['git/helmrelease-peili-peili.yaml', 'git/kustomization.yaml', 'git/ocirepository-peili-peili.yaml']);
+    assert.deepEqual(git, [
+      'git/helmrelease-peili-peili.yaml',
+      'git/kustomization.yaml',
+      'git/ocirepository-peili-peili.yaml',
+    ]);
     const kustomization = parse(apps.get('git/kustomization.yaml') ?? '') as { resources: string[] };
-    assert.deepEqual(kustomization.resources, ['ocirepository-peili-peili.yaml', 'helmrelease-peili-peili.yaml']);
-    const release = parse(apps.get('git/helmrelease-peili-peili.yaml') ?? '') as { metadata: Record<string, unknown>; spec: Record<string, unknown> };
+    assert.deepEqual(kustomization.resources, [
+      'ocirepository-peili-peili.yaml',
+      'helmrelease-peili-peili.yaml',
+    ]);
+    const release = parse(apps.get('git/helmrelease-peili-peili.yaml') ?? '') as {
+      metadata: Record<string, unknown>;
+      spec: Record<string, unknown>;
+    };
     assert.equal(release.metadata.annotations, undefined);
     assert.equal(release.spec.dependsOn, undefined);
   });
@@ -71,12 +91,17 @@ describe('npm run render', () => {
     const out = join(dir, 'out');
     writeFiles(out, infra);
     writeFiles(out, apps);
-    assert.deepEqual(readdirSync(out).sort(), [...new Set([...apps.keys()].map((k) => k.split('/')[0] as string))].sort());
+    assert.deepEqual(
+      readdirSync(out).sort(),
+      [...new Set([...apps.keys()].map((k) => k.split('/')[0] as string))].sort(),
+    );
     assert.equal(readFileSync(join(out, 'talos/patch.yaml'), 'utf8'), buildTalosPatch());
     const foreign = join(dir, 'foreign');
     mkdirSync(foreign);
     writeFileSync(join(foreign, 'keep.txt'), 'mine');
-    assert.throws(() => writeFiles(foreign, infra), { message: `${foreign} is not empty and was not written by render; choose another --out` });
+    assert.throws(() => writeFiles(foreign, infra), {
+      message: `${foreign} is not empty and was not written by render; choose another --out`,
+    });
     assert.equal(readFileSync(join(foreign, 'keep.txt'), 'utf8'), 'mine');
   });
 });

@@ -10,7 +10,13 @@ import { loadStackConfig, type StackConfig } from './config.js';
 import { buildHelmRelease, buildOciRepository } from './manifests.js';
 import { runUnderMocks } from './mock-engine.js';
 import { createPeiliStack, mirrorValuesFor } from './program.js';
-import { helmReleases, kubernetesObjects, manifestFiles, publicOutputs, type KubeObject } from './rendered.js';
+import {
+  helmReleases,
+  kubernetesObjects,
+  manifestFiles,
+  publicOutputs,
+  type KubeObject,
+} from './rendered.js';
 import { loadStackFile, STACKS } from './stack-files.js';
 
 /** Marks a folder as written by render, so a re-render may replace it. */
@@ -35,7 +41,9 @@ export async function renderStack(stack: string, root?: string): Promise<Map<str
   if (config.talos) {
     const patch = String(run.outputs.talosPatch);
     files.set('talos/patch.yaml', patch);
-    const applies = run.registrations.filter((r) => r.type === 'talos:machine/configurationApply:ConfigurationApply');
+    const applies = run.registrations.filter(
+      (r) => r.type === 'talos:machine/configurationApply:ConfigurationApply',
+    );
     files.set(
       'talos/nodes.yaml',
       stringify(
@@ -68,8 +76,15 @@ export async function renderStack(stack: string, root?: string): Promise<Map<str
     const release = buildHelmRelease(spec);
     // In Git, Flux (not Pulumi) applies it: no Pulumi annotations, no CoreDNS HelmRelease assumed
     // (the Kustomization already waits for CoreDNS).
-    const gitRelease = { ...release, metadata: { ...release.metadata, annotations: undefined }, spec: { ...release.spec, dependsOn: undefined } };
-    const gitFiles = manifestFiles([buildOciRepository(spec), JSON.parse(JSON.stringify(gitRelease))] as KubeObject[]);
+    const gitRelease = {
+      ...release,
+      metadata: { ...release.metadata, annotations: undefined },
+      spec: { ...release.spec, dependsOn: undefined },
+    };
+    const gitFiles = manifestFiles([
+      buildOciRepository(spec),
+      JSON.parse(JSON.stringify(gitRelease)),
+    ] as KubeObject[]);
     for (const [name, content] of gitFiles) files.set(`git/${name}`, content);
   }
   return files;
@@ -78,7 +93,8 @@ export async function renderStack(stack: string, root?: string): Promise<Map<str
 /** Writes `files` under `out`, replacing an earlier render but never a foreign folder. */
 export function writeFiles(out: string, files: Map<string, string>): void {
   if (existsSync(out) && readdirSync(out).length > 0) {
-    if (!existsSync(join(out, MARKER))) throw new Error(`${out} is not empty and was not written by render; choose another --out`);
+    if (!existsSync(join(out, MARKER)))
+      throw new Error(`${out} is not empty and was not written by render; choose another --out`);
     rmSync(out, { recursive: true });
   }
   for (const [name, content] of files) {
@@ -89,7 +105,10 @@ export function writeFiles(out: string, files: Map<string, string>): void {
 }
 
 async function main(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { stack: { type: 'string' }, out: { type: 'string' } } });
+  const { values } = parseArgs({
+    args: argv,
+    options: { stack: { type: 'string' }, out: { type: 'string' } },
+  });
   if (!values.stack || !(STACKS as readonly string[]).includes(values.stack)) {
     throw new Error(`--stack must be one of ${STACKS.join(', ')}`);
   }

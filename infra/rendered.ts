@@ -19,7 +19,11 @@ export const HELM_RELEASE_TYPE = 'kubernetes:helm.sh/v3:Release';
 function clean(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(clean);
   if (typeof v === 'object' && v !== null) {
-    return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined && x !== null).map(([k, x]) => [k, clean(x)]));
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([, x]) => x !== undefined && x !== null)
+        .map(([k, x]) => [k, clean(x)]),
+    );
   }
   return v;
 }
@@ -27,23 +31,34 @@ function clean(v: unknown): unknown {
 /** The Kubernetes objects the program creates, in creation order. */
 export function kubernetesObjects(run: RunResult): KubeObject[] {
   return run.registrations
-    .filter((r) => r.kind === 'register' && r.custom && r.type.startsWith('kubernetes:') && r.type !== HELM_RELEASE_TYPE)
+    .filter(
+      (r) =>
+        r.kind === 'register' && r.custom && r.type.startsWith('kubernetes:') && r.type !== HELM_RELEASE_TYPE,
+    )
     .map((r) => clean(r.inputs) as KubeObject);
 }
 
 /** The inputs of the bootstrap Helm releases the program creates. */
 export function helmReleases(run: RunResult): Record<string, unknown>[] {
-  return run.registrations.filter((r) => r.kind === 'register' && r.type === HELM_RELEASE_TYPE).map((r) => clean(r.inputs) as Record<string, unknown>);
+  return run.registrations
+    .filter((r) => r.kind === 'register' && r.type === HELM_RELEASE_TYPE)
+    .map((r) => clean(r.inputs) as Record<string, unknown>);
 }
 
 /** File name of an object: `<kind>-<namespace>-<name>.yaml`, lower case. */
 export function fileNameFor(obj: KubeObject): string {
-  return [obj.kind, obj.metadata.namespace, obj.metadata.name].filter(Boolean).join('-').toLowerCase() + '.yaml';
+  return (
+    [obj.kind, obj.metadata.namespace, obj.metadata.name].filter(Boolean).join('-').toLowerCase() + '.yaml'
+  );
 }
 
 /** A kustomization.yaml listing `resources`. */
 export function kustomizationYaml(resources: readonly string[]): string {
-  return stringify({ apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: [...resources] });
+  return stringify({
+    apiVersion: 'kustomize.config.k8s.io/v1beta1',
+    kind: 'Kustomization',
+    resources: [...resources],
+  });
 }
 
 /** Files (name → content) for a set of objects, with their kustomization.yaml. */
@@ -60,5 +75,7 @@ export function manifestFiles(objects: readonly KubeObject[]): Map<string, strin
 
 /** Stack outputs for the reviewer, secret ones redacted. */
 export function publicOutputs(run: RunResult): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(run.outputs).map(([k, v]) => [k, run.secretOutputs.includes(k) ? '[secret]' : v]));
+  return Object.fromEntries(
+    Object.entries(run.outputs).map(([k, v]) => [k, run.secretOutputs.includes(k) ? '[secret]' : v]),
+  );
 }

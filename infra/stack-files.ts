@@ -17,7 +17,11 @@ export const STACKS = ['infra', 'apps'] as const;
 /** Placeholder values for the secret keys, in the shapes the config expects. */
 export const SECRET_PLACEHOLDERS: Readonly<Record<string, unknown>> = {
   kubeconfig: 'apiVersion: v1\nkind: Config\n# placeholder: the real kubeconfig is a stack secret\n',
-  talosClientConfiguration: { caCertificate: 'placeholder-ca', clientCertificate: 'placeholder-crt', clientKey: 'placeholder-key' },
+  talosClientConfiguration: {
+    caCertificate: 'placeholder-ca',
+    clientCertificate: 'placeholder-crt',
+    clientKey: 'placeholder-key',
+  },
   talosMachineSecrets: {
     certs: {
       etcd: { cert: 'placeholder', key: 'placeholder' },

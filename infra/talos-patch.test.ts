@@ -10,7 +10,9 @@ describe('Talos containerd patch', () => {
     const patch = parse(buildTalosPatch()) as Record<string, unknown>;
     assert.deepEqual(Object.keys(patch), ['machine']);
     assert.deepEqual(patch.machine, {
-      files: [{ op: 'create', path: '/etc/cri/conf.d/20-customization.part', content: criCustomizationToml() }],
+      files: [
+        { op: 'create', path: '/etc/cri/conf.d/20-customization.part', content: criCustomizationToml() },
+      ],
     });
     assert.equal(CRI_CUSTOMIZATION_PATH, '/etc/cri/conf.d/20-customization.part');
   });
@@ -33,7 +35,12 @@ describe('Talos containerd patch', () => {
   it('points containerd at the same folder the chart writes hosts.toml into', () => {
     const values = buildMirrorValues({ releaseName: 'peili' });
     assert.equal(values.peili.containerdRegistryConfigPath, TALOS_REGISTRY_CONFIG_PATH);
-    const toml = parseToml(criCustomizationToml()) as { plugins: Record<string, { registry: { config_path: string } }> };
-    assert.equal(toml.plugins['io.containerd.cri.v1.images']?.registry.config_path, values.peili.containerdRegistryConfigPath);
+    const toml = parseToml(criCustomizationToml()) as {
+      plugins: Record<string, { registry: { config_path: string } }>;
+    };
+    assert.equal(
+      toml.plugins['io.containerd.cri.v1.images']?.registry.config_path,
+      values.peili.containerdRegistryConfigPath,
+    );
   });
 });

@@ -30,7 +30,9 @@ export function criCustomizationToml(registryConfigPath: string = TALOS_REGISTRY
 export function buildTalosPatch(registryConfigPath: string = TALOS_REGISTRY_CONFIG_PATH): string {
   return stringify({
     machine: {
-      files: [{ op: 'create', path: CRI_CUSTOMIZATION_PATH, content: criCustomizationToml(registryConfigPath) }],
+      files: [
+        { op: 'create', path: CRI_CUSTOMIZATION_PATH, content: criCustomizationToml(registryConfigPath) },
+      ],
     },
   });
 }

@@ -55,12 +55,24 @@ describe('talosctl file conversion', () => {
   });
 
   it('names the missing field', () => {
-    assert.throws(() => fromTalosctlSecrets(SECRETS_YAML.replace('  os: { crt: o-crt, key: o-key }\n', '')), { message: 'missing certs.os.crt' });
+    assert.throws(() => fromTalosctlSecrets(SECRETS_YAML.replace('  os: { crt: o-crt, key: o-key }\n', '')), {
+      message: 'missing certs.os.crt',
+    });
   });
 
   it('extracts the current or a named context of a talosconfig', () => {
-    assert.deepEqual(fromTalosconfig(TALOSCONFIG), { caCertificate: 'Y2E=', clientCertificate: 'Y3J0', clientKey: 'a2V5' });
-    assert.deepEqual(fromTalosconfig(TALOSCONFIG, 'other'), { caCertificate: 'b2NhCg==', clientCertificate: 'b2NydAo=', clientKey: 'b2tleQo=' });
-    assert.throws(() => fromTalosconfig(TALOSCONFIG, 'prod'), { message: "talosconfig has no context 'prod'" });
+    assert.deepEqual(fromTalosconfig(TALOSCONFIG), {
+      caCertificate: 'Y2E=',
+      clientCertificate: 'Y3J0',
+      clientKey: 'a2V5',
+    });
+    assert.deepEqual(fromTalosconfig(TALOSCONFIG, 'other'), {
+      caCertificate: 'b2NhCg==',
+      clientCertificate: 'b2NydAo=',
+      clientKey: 'b2tleQo=',
+    });
+    assert.throws(() => fromTalosconfig(TALOSCONFIG, 'prod'), {
+      message: "talosconfig has no context 'prod'",
+    });
   });
 });

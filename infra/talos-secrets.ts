@@ -58,7 +58,9 @@ function main(argv: string[]): void {
     throw new Error('usage: talos-secrets.ts secrets <secrets.yaml> | client <talosconfig> [context]');
   }
   const text = readFileSync(file, 'utf8');
-  process.stdout.write(JSON.stringify(what === 'secrets' ? fromTalosctlSecrets(text) : fromTalosconfig(text, context)));
+  process.stdout.write(
+    JSON.stringify(what === 'secrets' ? fromTalosctlSecrets(text) : fromTalosconfig(text, context)),
+  );
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {

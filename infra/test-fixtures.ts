@@ -27,12 +27,18 @@ export function validValues(): Record<string, unknown> {
 }
 
 /** Mock-engine config from values (secret keys marked secret). */
-export function mockConfig(values: Record<string, unknown>, secretKeys: readonly string[] = SECRET_KEYS): MockConfig {
+export function mockConfig(
+  values: Record<string, unknown>,
+  secretKeys: readonly string[] = SECRET_KEYS,
+): MockConfig {
   return { values, secretKeys: secretKeys.filter((k) => k in values) };
 }
 
 /** A ConfigSource over values, as the engine would present them. */
-export function sourceOf(values: Record<string, unknown>, secretKeys: readonly string[] = SECRET_KEYS): ConfigSource {
+export function sourceOf(
+  values: Record<string, unknown>,
+  secretKeys: readonly string[] = SECRET_KEYS,
+): ConfigSource {
   return {
     get: (key) => {
       const v = values[key];

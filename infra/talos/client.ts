@@ -45,6 +45,9 @@ export function getConfigurationOutput(
 }
 
 /** Renders a talosconfig for the cluster (Promise form). */
-export function getConfiguration(args: GetConfigurationArgs, opts?: pulumi.InvokeOptions): Promise<GetConfigurationResult> {
+export function getConfiguration(
+  args: GetConfigurationArgs,
+  opts?: pulumi.InvokeOptions,
+): Promise<GetConfigurationResult> {
   return pulumi.runtime.invoke(GET_CONFIGURATION_TOKEN, inputs(args), withProviderDefaults(opts));
 }

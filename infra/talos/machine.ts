@@ -154,10 +154,21 @@ export function getConfigurationOutput(
   args: GetConfigurationArgs,
   opts?: pulumi.InvokeOutputOptions,
 ): pulumi.Output<GetConfigurationResult> {
-  return pulumi.runtime.invokeOutput(GET_CONFIGURATION_TOKEN, getConfigurationInputs(args), withProviderDefaults(opts));
+  return pulumi.runtime.invokeOutput(
+    GET_CONFIGURATION_TOKEN,
+    getConfigurationInputs(args),
+    withProviderDefaults(opts),
+  );
 }
 
 /** Generates a machine configuration from the cluster secrets (Promise form). */
-export function getConfiguration(args: GetConfigurationArgs, opts?: pulumi.InvokeOptions): Promise<GetConfigurationResult> {
-  return pulumi.runtime.invoke(GET_CONFIGURATION_TOKEN, getConfigurationInputs(args), withProviderDefaults(opts));
+export function getConfiguration(
+  args: GetConfigurationArgs,
+  opts?: pulumi.InvokeOptions,
+): Promise<GetConfigurationResult> {
+  return pulumi.runtime.invoke(
+    GET_CONFIGURATION_TOKEN,
+    getConfigurationInputs(args),
+    withProviderDefaults(opts),
+  );
 }

@@ -52,7 +52,14 @@ export interface MachineSecrets {
 export type ApplyMode = 'auto' | 'no_reboot' | 'reboot' | 'staged' | 'staged_if_needing_reboot' | 'try';
 
 /** Every apply mode, for validation. */
-export const APPLY_MODES: readonly ApplyMode[] = ['auto', 'no_reboot', 'reboot', 'staged', 'staged_if_needing_reboot', 'try'];
+export const APPLY_MODES: readonly ApplyMode[] = [
+  'auto',
+  'no_reboot',
+  'reboot',
+  'staged',
+  'staged_if_needing_reboot',
+  'try',
+];
 
 /** Machine types a machine configuration is generated for. */
 export type MachineType = 'controlplane' | 'worker';
@@ -65,6 +72,12 @@ export interface Timeouts {
 }
 
 /** Adds the provider version and plugin download URL to resource options, as the SDK does. */
-export function withProviderDefaults<T extends pulumi.ResourceOptions | pulumi.InvokeOptions>(opts: T | undefined): T {
-  return { version: TALOS_PROVIDER_VERSION, pluginDownloadURL: TALOS_PLUGIN_DOWNLOAD_URL, ...(opts ?? {}) } as T;
+export function withProviderDefaults<T extends pulumi.ResourceOptions | pulumi.InvokeOptions>(
+  opts: T | undefined,
+): T {
+  return {
+    version: TALOS_PROVIDER_VERSION,
+    pluginDownloadURL: TALOS_PLUGIN_DOWNLOAD_URL,
+    ...(opts ?? {}),
+  } as T;
 }
