@@ -2,7 +2,7 @@
 //   npx tsx testbed/cli.ts build <image>                 → prints the OciLayout as JSON
 //   npx tsx testbed/cli.ts push <image> <host:port/repo:tag>
 //   npx tsx testbed/cli.ts up --nodes 3 --dir DIR [--registry-host H] [--node-hosts a,b,c]
-//        [--rate BYTES_PER_S] [--latency MS] [--limit-scope connection|proxy] [--upstream-for docker.io,ghcr.io]
+//        [--rate BYTES_PER_S] [--latency MS] [--limit-scope connection|proxy] [--per-node] [--upstream-for docker.io,ghcr.io]
 //        [--snapshotter overlayfs|native]
 //     → starts a cluster, writes DIR/cluster.json, prints it, runs until SIGINT/SIGTERM.
 // <image> is a preset (app, multi, big) or sized:<MiB>:<layers> (e.g. sized:100:4).
@@ -28,6 +28,7 @@ export function describeCluster(cluster: Cluster): Record<string, unknown> {
     pid: process.pid,
     registry: { url: cluster.registry.url, hostPort: cluster.registry.hostPort, logPath: cluster.registry.logPath, pid: cluster.registry.pid() },
     upstream: cluster.upstream,
+    proxies: cluster.proxies.map((proxy) => proxy.hostPort),
     nodes: cluster.nodes.map((node) => ({
       name: node.name,
       host: node.host,
@@ -37,6 +38,7 @@ export function describeCluster(cluster: Cluster): Record<string, unknown> {
       registryConfigPath: node.registryConfigPath,
       logPath: node.logPath,
       pid: node.pid(),
+      upstream: node.upstream,
     })),
   };
 }
@@ -66,6 +68,7 @@ async function main(argv: string[]): Promise<void> {
         rate: { type: 'string' },
         latency: { type: 'string' },
         'limit-scope': { type: 'string' },
+        'per-node': { type: 'boolean' },
         'upstream-for': { type: 'string' },
         snapshotter: { type: 'string' },
       },
@@ -89,6 +92,7 @@ async function main(argv: string[]): Promise<void> {
               ...(values.rate ? { bytesPerSecond: Number(values.rate) } : {}),
               ...(values.latency ? { latencyMs: Number(values.latency) } : {}),
               ...(scope ? { limitScope: scope } : {}),
+              ...(values['per-node'] ? { perNode: true } : {}),
             },
           }
         : {}),

@@ -3,7 +3,7 @@
 import { execFile } from 'node:child_process';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { createCriClient } from './cri-client.js';
 import { startProcess, waitFor, type ManagedProcess } from './process.js';
@@ -156,8 +156,9 @@ function socketAccepts(path: string): Promise<boolean> {
 
 /** Starts containerd with a generated config and waits until its CRI service answers. */
 export async function startContainerd(options: ContainerdOptions): Promise<ContainerdNode> {
-  const nodeDir = join(options.dir, options.name);
-  const paths = containerdPaths(nodeDir, options.registryConfigPath);
+  // containerd resolves relative paths against its own cwd: make them absolute here.
+  const nodeDir = resolve(options.dir, options.name);
+  const paths = containerdPaths(nodeDir, options.registryConfigPath && resolve(options.registryConfigPath));
   if (Buffer.byteLength(paths.ttrpcSocket) > MAX_SOCKET_PATH) {
     throw new Error(`startContainerd: socket path ${paths.ttrpcSocket} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter dir`);
   }

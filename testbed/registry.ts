@@ -1,6 +1,6 @@
 // A real upstream registry: `docker-registry serve` (distribution v2.8) with filesystem storage.
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { startProcess, waitFor, type ManagedProcess } from './process.js';
 import { freePort, tailFile } from './scratch.js';
 
@@ -71,9 +71,10 @@ export function parseRequestLog(log: string): string[] {
 export async function startRegistry(options: RegistryOptions): Promise<RegistryProcess> {
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? (await freePort(host));
-  const dataDir = join(options.dir, 'data');
-  const configPath = join(options.dir, 'config.yml');
-  const logPath = join(options.dir, 'registry.log');
+  const dir = resolve(options.dir);
+  const dataDir = join(dir, 'data');
+  const configPath = join(dir, 'config.yml');
+  const logPath = join(dir, 'registry.log');
   await mkdir(dataDir, { recursive: true });
   await writeFile(configPath, renderRegistryConfig({ dataDir, host, port }));
   const hostPort = `${host}:${port}`;

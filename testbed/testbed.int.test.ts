@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { startCluster, type Cluster } from './cluster.js';
 import { startContainerd } from './containerd.js';
 import { createCriClient, type CriClient } from './cri-client.js';
-import { buildImage, IMAGES, MEDIA_TYPES, type OciLayout } from './images.js';
+import { buildImage, IMAGES, MEDIA_TYPES, sizedImage, type OciLayout } from './images.js';
 import { liveProcessCount } from './process.js';
 import { pushImage } from './push.js';
 import { createScratchDir } from './scratch.js';
@@ -167,6 +167,40 @@ describe('test bed, end to end', { timeout: 120000 }, () => {
       assert.equal(stdout.trim().split('\n').length, 1 + app.images[0]!.layerDigests.length);
     } finally {
       await node.stop();
+    }
+  });
+});
+
+describe('startCluster with throttling', { timeout: 60000 }, () => {
+  it('pulls through a per-node proxy at no more than the link rate', async (t) => {
+    const scratch = await createScratchDir('cluster-throttle');
+    const bytesPerSecond = 12_500_000;
+    const throttled = await startCluster({
+      nodes: 1,
+      dir: scratch,
+      registryHost: REGISTRY_HOST,
+      nodeHosts: ['127.0.1.6'],
+      throttle: { bytesPerSecond, latencyMs: 10, perNode: true },
+      upstreamFor: ['docker.io'],
+    });
+    const client = cri(throttled.nodes[0]!.socket);
+    try {
+      const image = await buildImage(sizedImage(10, 1));
+      await pushImage(image, `${throttled.registry.hostPort}/library/sized:v1`);
+      const node = throttled.nodes[0]!;
+      assert.equal(throttled.proxy, undefined);
+      assert.equal(throttled.proxies.length, 1);
+      assert.equal(node.upstream.hostPort, throttled.proxies[0]!.hostPort);
+      assert.match(node.upstream.hostPort, /^127\.0\.1\.6:\d+$/);
+      const started = Date.now();
+      assert.equal(await client.pullImage('docker.io/library/sized:v1'), image.images[0]!.configDigest);
+      const elapsed = Date.now() - started;
+      t.diagnostic(`10 MiB through 100 Mbit/s + 20 ms RTT: ${elapsed} ms`);
+      assert.ok(throttled.proxies[0]!.bytesDown() >= image.totalSize, `proxy carried ${throttled.proxies[0]!.bytesDown()} bytes`);
+      assert.ok(elapsed >= (image.totalSize / bytesPerSecond) * 1000, `pull took ${elapsed} ms, faster than the link allows`);
+    } finally {
+      await throttled.stop();
+      await rm(scratch, { recursive: true, force: true });
     }
   });
 });
