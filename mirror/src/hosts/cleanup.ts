@@ -7,7 +7,7 @@
 //    copied certs, temp files), each folder vanishing in one rename when nothing else is in it.
 // 3. Rename `_backup/` to `_backup.removing/` (the point of no return: everything is restored),
 //    then delete it. Without a backup only step 2 runs.
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertCompleteBackup, holdsForeign } from './configure.js';
 import { FsSteps, fsyncDir, lstatOrUndefined, orderedNames, type StepHook } from './fs-steps.js';
@@ -43,7 +43,8 @@ export interface CleanupResult {
 /** Restores the backup made by `configure` and removes Peili's files (see the top of this file). */
 export async function cleanup(options: CleanupOptions): Promise<CleanupResult> {
   const root = options.configPath;
-  if (!(await lstatOrUndefined(root))?.isDirectory()) return { restored: false, removed: [] };
+  // stat, not lstat: the config path itself may be a symlink to the real folder.
+  if (!(await stat(root).catch(() => undefined))?.isDirectory()) return { restored: false, removed: [] };
   const fs = new FsSteps(root, options.onStep, options.signal);
 
   // configure never touches the originals before its backup is complete: a partial one is noise.

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
@@ -279,6 +279,20 @@ describe('cleanup', () => {
     await writeFile(join(root, 'added.example', 'hosts.toml'), 'x = 1\n');
     await cleanup({ configPath: root });
     assert.deepEqual(Object.keys(await snapshotTree(root)), ['added.example', 'added.example/hosts.toml']);
+  });
+
+  it('works through a config path that is a symlink', async () => {
+    await buildFixtureTree(root);
+    const original = await snapshotTree(root, { withTimes: true });
+    const link = join(root, '..', 'link');
+    await symlink(root, link);
+    await configure(options({ configPath: link }));
+    assert.deepEqual(Object.keys(await snapshotTree(root, { exclude: notBackup })), [
+      '_default',
+      '_default/hosts.toml',
+    ]);
+    assert.deepEqual(await cleanup({ configPath: link }), { restored: true, removed: ['_default'] });
+    assert.deepEqual(await snapshotTree(root, { withTimes: true }), original);
   });
 
   it('a missing config path is fine; a _backup that is not ours is refused', async () => {
