@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const ROOTS = ['mirror', 'infra', 'testbed', 'scripts', 'bench'];
+const ROOTS = ['mirror', 'infra', 'testbed', 'e2e', 'scripts', 'bench', 'demo'];
 const SKIP_DIRS = new Set(['node_modules', 'dist', '.testbed', 'chart']);
 
 function findTests(dir: string, out: string[]): string[] {

@@ -1,8 +1,175 @@
-// Placeholder written by the CLI's author so `peili registry` can be dispatched; the integrator
-// replaces this file with the composition root of the daemon.
-import type { RegistryConfig } from './config.js';
+// Composition root of `peili registry`: config → containerd store, router, mirror path, registry
+// API, peer protocol and ops endpoint, wired together; runs until the signal aborts (SIGTERM),
+// then stops accepting and gives in-flight streams `shutdownTimeout` to finish.
+import { readFile } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { Registry } from 'prom-client';
+import type { Address, RegistryConfig } from './config.js';
+import { createContainerdStore, type ContainerdStore } from './containerd/containerd-store.js';
+import { buildApp } from './http/app.js';
+import { buildOpsApp } from './http/ops-app.js';
+import { createMetrics } from './metrics/metrics.js';
+import { createPeerAuth, type PeerAuth } from './peer-auth/peer-auth.js';
+import { createPeerSource } from './registry/peer-fetch.js';
+import { createRegistryService } from './registry/registry-service.js';
+import { createTagPolicy } from './registry/tag-policies.js';
+import { createUpstreamProbe } from './registry/upstream-probe.js';
+import { createAdvertiser } from './routing/advertiser.js';
+import { createDnsMembers, createStaticMembers, type MemberSource } from './routing/membership.js';
+import { createHttpPeerClient } from './routing/peer-client.js';
+import { createP2PRouter } from './routing/p2p-router.js';
+import { buildPeerApp } from './routing/peer-server.js';
 
-/** Runs the registry daemon until `signal` aborts. Not wired yet. */
-export async function runRegistry(_config: RegistryConfig, _signal?: AbortSignal): Promise<void> {
-  throw new Error('not wired yet');
+/** How often the daemon checks that containerd answers (feeds `/readyz`). */
+const STORE_HEALTH_INTERVAL_MS = 5_000;
+
+/** `host:port` with IPv6 hosts in brackets, as URLs and member ids need it. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The members this node starts from: a static list, the headless Service's DNS records, or itself alone. */
+export function memberSourceFor(config: RegistryConfig, selfId: string): MemberSource {
+  if (config.members.length > 0) {
+    return createStaticMembers(config.members.map((member) => hostPort(member.host, member.port)));
+  }
+  if (config.membersDns !== undefined) {
+    return createDnsMembers({ name: config.membersDns, port: config.routerAddr.port });
+  }
+  return createStaticMembers([selfId]);
+}
+
+async function listen(app: FastifyInstance, address: Address): Promise<void> {
+  await app.listen({ host: address.host, port: address.port });
+}
+
+/** Closes `app`, cutting the connections still open after `timeoutMs` (stalled or long streams). */
+async function closeWithin(app: FastifyInstance, timeoutMs: number): Promise<void> {
+  const timer = setTimeout(() => app.server.closeAllConnections(), timeoutMs);
+  timer.unref();
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Tracks whether containerd answers, re-checked on an interval; never throws. */
+function watchStore(store: ContainerdStore, log: Logger, signal: AbortSignal): () => boolean {
+  let up = false;
+  const check = async (): Promise<void> => {
+    try {
+      await store.containerdVersion(AbortSignal.any([signal, AbortSignal.timeout(2_000)]));
+      if (!up) log.info('containerd reachable');
+      up = true;
+    } catch (error) {
+      if (signal.aborted) return;
+      if (up) log.warn({ err: error }, 'containerd unreachable; not ready until it answers');
+      up = false;
+    }
+  };
+  void check();
+  const timer = setInterval(() => void check(), STORE_HEALTH_INTERVAL_MS);
+  timer.unref();
+  signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+  return () => up;
+}
+
+async function loadPeerAuth(config: RegistryConfig): Promise<PeerAuth | undefined> {
+  if (config.peerSecretFile === undefined) return undefined;
+  const secret = (await readFile(config.peerSecretFile, 'utf8')).trim();
+  return createPeerAuth(secret, { field: '--peer-secret-file' });
+}
+
+/** Runs the registry daemon until `signal` aborts; resolves once everything is closed. */
+export async function runRegistry(
+  config: RegistryConfig,
+  signal: AbortSignal = new AbortController().signal,
+): Promise<void> {
+  const log = pino({ level: config.logLevel, base: { component: 'peili' } });
+  const registry = new Registry();
+  const metrics = createMetrics(registry);
+  const peerAuth = await loadPeerAuth(config);
+
+  const selfId = hostPort(config.advertiseHost, config.routerAddr.port);
+  const self = {
+    id: selfId,
+    registryUrl: `http://${hostPort(config.advertiseHost, config.registryAddr.port)}`,
+    routerUrl: `http://${selfId}`,
+  };
+  const store = createContainerdStore({
+    socket: config.containerdSock,
+    namespace: config.containerdNamespace,
+    contentPath: config.containerdContentPath,
+  });
+  const router = createP2PRouter(
+    {
+      members: memberSourceFor(config, selfId),
+      self,
+      metrics,
+      logger: log.child({ component: 'router' }),
+      client: createHttpPeerClient({ sign: peerAuth?.sign }),
+    },
+    { lookupTimeoutMs: config.lookupTimeout, membership: { refreshIntervalMs: config.membersRefresh } },
+  );
+  const peers = createPeerSource(
+    { router, metrics, logger: log.child({ component: 'peers' }), sign: peerAuth?.sign },
+    { lookupTimeout: config.lookupTimeout },
+  );
+  const tagPolicy = createTagPolicy(
+    { probe: createUpstreamProbe({}, { timeout: config.upstreamProbeTimeout }) },
+    { mode: config.resolveTags, filters: config.resolveTagsFilter },
+  );
+  const service = createRegistryService(
+    { store, peers, tagPolicy, metrics },
+    { mirroredRegistries: [...config.mirroredRegistries] },
+  );
+
+  const stopping = new AbortController();
+  const running = AbortSignal.any([signal, stopping.signal]);
+  const storeUp = watchStore(store, log, running);
+  const ready = (): boolean => storeUp() && router.ready();
+  const readyGauge = setInterval(() => metrics.ready.set(ready() ? 1 : 0), 1_000);
+  readyGauge.unref();
+
+  const registryApp = buildApp({
+    service,
+    metrics,
+    logger: { level: config.logLevel },
+    ...(peerAuth ? { authenticatePeer: peerAuth.verify } : {}),
+  });
+  const peerApp = buildPeerApp({ index: router.index, authenticate: peerAuth?.verify });
+  const opsApp = buildOpsApp({ registry, ready });
+  const advertiser = createAdvertiser({
+    store,
+    router,
+    metrics,
+    logger: log.child({ component: 'advertiser' }),
+    servedFromPeer: (digest) => peers.servedFromPeer(digest),
+  });
+
+  try {
+    await listen(opsApp, config.metricsAddr);
+    await listen(peerApp, config.routerAddr);
+    await listen(registryApp, config.registryAddr);
+    await router.start(running);
+    await advertiser.start(running);
+    log.info(
+      { registry: config.registryAddr, router: config.routerAddr, metrics: config.metricsAddr, self },
+      'peili registry started',
+    );
+    if (!signal.aborted) {
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    }
+    log.info({ shutdownTimeoutMs: config.shutdownTimeout }, 'shutting down');
+  } finally {
+    stopping.abort();
+    clearInterval(readyGauge);
+    // The registry first: containerd gets 503s (and falls back) while the rest winds down.
+    await closeWithin(registryApp, config.shutdownTimeout);
+    await Promise.allSettled([peerApp.close(), opsApp.close(), advertiser.stopped(), router.close()]);
+    store.close();
+    log.info('peili registry stopped');
+  }
 }

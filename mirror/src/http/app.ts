@@ -32,6 +32,16 @@ export interface AppDeps {
   readonly metrics?: Metrics;
   /** Structured JSON logs; `false` (the default) disables logging. */
   readonly logger?: AppLoggerOptions | false;
+  /**
+   * Verifies a loop-guarded (peer) request's signature; such requests without a valid one get 401.
+   * Every peer request is trusted when omitted (no shared secret configured).
+   */
+  readonly authenticatePeer?: (request: {
+    method: string;
+    url: string;
+    headers: Readonly<Record<string, string | string[] | undefined>>;
+    body: string;
+  }) => boolean;
 }
 
 /** Server tunables of {@link buildApp}; defaults in {@link APP_DEFAULTS}. */
@@ -223,6 +233,18 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
       }
       const method = request.method === 'HEAD' ? 'HEAD' : 'GET';
       const fromPeer = isFromPeer(request);
+      if (
+        fromPeer &&
+        deps.authenticatePeer &&
+        !deps.authenticatePeer({
+          method: request.method,
+          url: request.url,
+          headers: request.headers,
+          body: '',
+        })
+      ) {
+        throw new OciError('UNAUTHORIZED', { message: 'peer request without a valid signature' });
+      }
       const registry = namespaceOf(request.query);
       const result =
         parsed.kind === 'manifest'

@@ -1,0 +1,190 @@
+// A test-bed cluster with the real `peili` executable on every node: containerd nodes from
+// `testbed/`, hosts.toml written by `peili configure`, and `peili registry` daemons that find each
+// other through a static member list. Used by the end-to-end tests, the demo and the benchmarks.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  REPO_ROOT,
+  startCluster,
+  startProcess,
+  waitFor,
+  type Cluster,
+  type ClusterNode,
+  type ClusterOptions,
+  type ManagedProcess,
+} from '../testbed/index.js';
+
+/** Ports every daemon listens on, each on its node's own loopback address. */
+export const PEILI_PORTS = Object.freeze({ registry: 5000, router: 5001, metrics: 9090 });
+
+const CLI = join(REPO_ROOT, 'mirror', 'src', 'cli.ts');
+
+/** Options of {@link startPeiliCluster}. */
+export interface PeiliClusterOptions extends Omit<ClusterOptions, 'upstreamFor'> {
+  /** Extra `peili registry` flags for every node (e.g. `--resolve-tags=always`). */
+  readonly registryArgs?: readonly string[];
+  /** Shared secret for peer authentication; none when omitted. */
+  readonly peerSecret?: string;
+  /** Nodes whose daemon is not started at first (start it later with `startDaemon`). */
+  readonly deferred?: readonly number[];
+}
+
+/** One node: its containerd, and the Peili daemon beside it. */
+export interface PeiliNode {
+  readonly node: ClusterNode;
+  /** `http://<host>:5000`: the mirror endpoint written into this node's hosts.toml. */
+  readonly mirrorUrl: string;
+  readonly metricsUrl: string;
+  readonly logPath: string;
+  /** The running daemon, or undefined while stopped. */
+  daemon(): ManagedProcess | undefined;
+  startDaemon(): Promise<void>;
+  stopDaemon(): Promise<void>;
+  /** Parsed Prometheus samples of this node's `/metrics` (name{labels} → value). */
+  metrics(): Promise<Map<string, number>>;
+}
+
+/** A running cluster of containerd nodes with Peili. */
+export interface PeiliCluster {
+  readonly cluster: Cluster;
+  readonly nodes: PeiliNode[];
+  /** The registry host every image name uses (`ns`), i.e. the upstream as containerd sees it. */
+  readonly upstreamHost: string;
+  stop(): Promise<void>;
+}
+
+/** Runs `peili <args>` to completion; rejects with its output when it exits non-zero. */
+export async function runPeili(args: readonly string[], logPath: string): Promise<void> {
+  const child = await startProcess(process.execPath, ['--import', 'tsx', CLI, ...args], {
+    logPath,
+    cwd: REPO_ROOT,
+  });
+  const status = await child.exited;
+  if (status.code !== 0)
+    throw new Error(`peili ${args.join(' ')} exited with ${JSON.stringify(status)}; see ${logPath}`);
+}
+
+/** Parses the Prometheus text format into `name{labels}` → value. */
+export function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const cut = line.lastIndexOf(' ');
+    samples.set(line.slice(0, cut), Number(line.slice(cut + 1)));
+  }
+  return samples;
+}
+
+/** Sums every sample of `name` whose labels include all of `labels`. */
+export function sumMetric(
+  samples: Map<string, number>,
+  name: string,
+  labels: Record<string, string> = {},
+): number {
+  let total = 0;
+  for (const [key, value] of samples) {
+    const brace = key.indexOf('{');
+    if ((brace === -1 ? key : key.slice(0, brace)) !== name) continue;
+    if (Object.entries(labels).every(([k, v]) => key.includes(`${k}="${v}"`))) total += value;
+  }
+  return total;
+}
+
+/** Starts the cluster, configures every node's containerd for Peili and starts the daemons. */
+export async function startPeiliCluster(options: PeiliClusterOptions): Promise<PeiliCluster> {
+  const cluster = await startCluster(options);
+  const nodes: PeiliNode[] = [];
+  try {
+    const upstreamHost = cluster.upstream.hostPort;
+    const members = cluster.nodes.map((node) => `${node.host}:${PEILI_PORTS.router}`).join(',');
+    let secretFile: string | undefined;
+    if (options.peerSecret !== undefined) {
+      secretFile = join(options.dir, 'peer-secret');
+      await writeFile(secretFile, options.peerSecret, { mode: 0o600 });
+    }
+    for (const [i, node] of cluster.nodes.entries()) {
+      const mirrorUrl = `http://${node.host}:${PEILI_PORTS.registry}`;
+      const metricsUrl = `http://${node.host}:${PEILI_PORTS.metrics}`;
+      const logPath = join(options.dir, `peili-${node.name}.log`);
+      await runPeili(
+        [
+          'configure',
+          `--config-path=${node.registryConfigPath}`,
+          `--mirror-targets=${mirrorUrl}`,
+          `--mirrored-registries=${upstreamHost}`,
+          `--containerd-sock=${node.socket}`,
+        ],
+        logPath,
+      );
+      let daemon: ManagedProcess | undefined;
+      const peiliNode: PeiliNode = {
+        node,
+        mirrorUrl,
+        metricsUrl,
+        logPath,
+        daemon: () => daemon,
+        async startDaemon() {
+          if (daemon?.running()) return;
+          daemon = await startProcess(
+            process.execPath,
+            [
+              '--import',
+              'tsx',
+              CLI,
+              'registry',
+              `--containerd-sock=${node.socket}`,
+              `--containerd-content-path=${node.contentPath}`,
+              `--registry-addr=${node.host}:${PEILI_PORTS.registry}`,
+              `--router-addr=${node.host}:${PEILI_PORTS.router}`,
+              `--metrics-addr=${node.host}:${PEILI_PORTS.metrics}`,
+              `--advertise-host=${node.host}`,
+              `--members=${members}`,
+              `--mirrored-registries=${upstreamHost}`,
+              '--members-refresh=1s',
+              '--log-level=debug',
+              ...(secretFile ? [`--peer-secret-file=${secretFile}`] : []),
+              ...(options.registryArgs ?? []),
+            ],
+            { logPath, cwd: REPO_ROOT },
+          );
+          const started = daemon;
+          await waitFor(
+            async () => {
+              if (!started.running()) throw new Error(`peili on ${node.name} exited; see ${logPath}`);
+              const response = await fetch(`${metricsUrl}/readyz`).catch(() => undefined);
+              return response?.status === 200;
+            },
+            {
+              timeoutMs: 30_000,
+              intervalMs: 100,
+              describe: () => `peili on ${node.name} ready (log ${logPath})`,
+            },
+          );
+        },
+        async stopDaemon() {
+          await daemon?.stop({ timeoutMs: 15_000 });
+          daemon = undefined;
+        },
+        async metrics() {
+          const response = await fetch(`${metricsUrl}/metrics`);
+          return parseMetrics(await response.text());
+        },
+      };
+      nodes.push(peiliNode);
+      if (!(options.deferred ?? []).includes(i)) await peiliNode.startDaemon();
+    }
+    return {
+      cluster,
+      nodes,
+      upstreamHost,
+      async stop() {
+        await Promise.allSettled(nodes.map((node) => node.stopDaemon()));
+        await cluster.stop();
+      },
+    };
+  } catch (error) {
+    await Promise.allSettled(nodes.map((node) => node.stopDaemon()));
+    await cluster.stop().catch(() => undefined);
+    throw error;
+  }
+}
