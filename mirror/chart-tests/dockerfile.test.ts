@@ -20,7 +20,7 @@ interface Instruction {
 }
 
 /** Splits a Dockerfile into instructions (comments dropped, `\` continuations joined). */
-export function parseDockerfile(text: string): Instruction[] {
+function parseDockerfile(text: string): Instruction[] {
   const instructions: Instruction[] = [];
   let stage = -1;
   let current = '';
