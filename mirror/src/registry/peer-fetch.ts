@@ -137,6 +137,11 @@ class CoolDowns {
     private readonly max: number,
   ) {}
   fail(id: string): void {
+    // Members come and go: forget long-expired entries so the map stays as small as the cluster.
+    if (this.entries.size > 1024) {
+      const now = Date.now();
+      for (const [key, entry] of this.entries) if (now - entry.until > this.max) this.entries.delete(key);
+    }
     const failures = (this.entries.get(id)?.failures ?? 0) + 1;
     const period = Math.min(this.max, this.base * 2 ** Math.min(failures - 1, 30));
     this.entries.set(id, { failures, until: Date.now() + period });
@@ -228,8 +233,8 @@ class Holders {
   }
 
   /**
-   * Holders in lookup order, minus `exclude`; peers in cool-down are skipped unless no other
-   * holder is left, in which case they are tried last rather than not at all.
+   * Holders in lookup order, minus `exclude`; peers in cool-down are skipped, unless every
+   * remaining holder is cooling down: then they are tried anyway (a lone holder is never shunned).
    */
   async *candidates(exclude: ReadonlySet<string>, coolDowns: CoolDowns): AsyncGenerator<PeerLocation> {
     const cooling: PeerLocation[] = [];
@@ -281,7 +286,7 @@ function linkedController(
   };
 }
 
-/** Rejects with a stall failure when `promise` does not settle within `ms`; `onTimeout` runs first. */
+/** Settles like `promise`, or rejects with the error `onTimeout` returns when that takes over `ms`. */
 function withIdleTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(onTimeout()), ms);
@@ -308,7 +313,7 @@ function warmUpFetch(): void {
   if (warmedUp) return;
   warmedUp = true;
   fetch('data:,').then(
-    (response) => response.body?.cancel(),
+    (response) => void response.body?.cancel().catch(() => {}),
     () => {},
   );
 }

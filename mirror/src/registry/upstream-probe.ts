@@ -43,7 +43,7 @@ function warmUpFetch(): void {
   if (warmedUp) return;
   warmedUp = true;
   fetch('data:,').then(
-    (response) => response.body?.cancel(),
+    (response) => void response.body?.cancel().catch(() => {}),
     () => {},
   );
 }
