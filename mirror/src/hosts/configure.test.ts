@@ -281,6 +281,17 @@ describe('cleanup', () => {
     assert.deepEqual(Object.keys(await snapshotTree(root)), ['added.example', 'added.example/hosts.toml']);
   });
 
+  it("a lost backup is made again without Peili's own folders", async () => {
+    await buildFixtureTree(root);
+    await configure(options({ registries: ['ghcr.io'] }));
+    await rm(join(root, '_backup'), { recursive: true });
+    const result = await configure(options({ registries: ['ghcr.io'] }));
+    assert.equal(result.backupCreated, true);
+    assert.deepEqual(Object.keys(await snapshotTree(join(root, '_backup'))), [BACKUP_MARKER]);
+    await cleanup({ configPath: root });
+    assert.deepEqual(Object.keys(await snapshotTree(root)), []);
+  });
+
   it('works through a config path that is a symlink', async () => {
     await buildFixtureTree(root);
     const original = await snapshotTree(root, { withTimes: true });

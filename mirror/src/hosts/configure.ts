@@ -179,7 +179,12 @@ async function createBackup(fs: FsSteps, root: string): Promise<void> {
     isPeiliOwned(root, relative(root, src).split(sep).join('/'));
   for (const name of (await readdir(root)).sort()) {
     if (RESERVED_NAMES.has(name)) continue;
-    await fs.copy(join(root, name), join(partial, name), skip);
+    const path = join(root, name);
+    // A folder holding nothing but Peili's files (an earlier run whose backup was lost) is not
+    // part of the original configuration, not even as an empty folder.
+    const peili = await isPeiliHostsFile(join(path, HOSTS_FILE));
+    if (peili && !(await holdsForeign(path, undefined, true))) continue;
+    await fs.copy(path, join(partial, name), skip);
   }
   await fs.writeFile(
     join(partial, BACKUP_MARKER),
