@@ -4,9 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -d node_modules ] || [ package.json -nt node_modules/.package-lock.json ] || { [ -f package-lock.json ] && [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
+# A fresh clone gets exactly the locked versions; an existing install is only topped up when the
+# manifest or the lock changed since (npm ci would delete node_modules under running processes).
+if [ ! -d node_modules ]; then
   echo "ensure-deps: installing npm packages" >&2
-  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
+  npm ci --no-audit --no-fund --loglevel=error
+elif [ package.json -nt node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "ensure-deps: updating npm packages" >&2
+  npm install --no-audit --no-fund --loglevel=error
 fi
 
 missing=()
