@@ -9,6 +9,7 @@ import type { Address, RegistryConfig } from './config.js';
 import { createContainerdStore, type ContainerdStore } from './containerd/containerd-store.js';
 import { buildApp } from './http/app.js';
 import { buildOpsApp } from './http/ops-app.js';
+import { initKnownSeries } from './metrics/known-series.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createPeerAuth, type PeerAuth } from './peer-auth/peer-auth.js';
 import { createPeerSource } from './registry/peer-fetch.js';
@@ -90,6 +91,7 @@ export async function runRegistry(
   const log = pino({ level: config.logLevel, base: { component: 'peili' } });
   const registry = new Registry();
   const metrics = createMetrics(registry);
+  initKnownSeries(metrics);
   const peerAuth = await loadPeerAuth(config);
 
   const selfId = hostPort(config.advertiseHost, config.routerAddr.port);
