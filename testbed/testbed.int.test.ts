@@ -1,12 +1,15 @@
 // End to end on the real parts: images built in TypeScript, pushed with skopeo to docker-registry,
 // pulled over CRI by containerd daemons that resolve docker.io through hosts.toml.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { rm, stat } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCluster, type Cluster } from './cluster.js';
 import { startContainerd } from './containerd.js';
 import { createCriClient, type CriClient } from './cri-client.js';
+import { upstreamHostsToml, writeHostsToml } from './hosts-toml.js';
 import { buildImage, IMAGES, MEDIA_TYPES, sizedImage, type OciLayout } from './images.js';
 import { liveProcessCount } from './process.js';
 import { pushImage } from './push.js';
@@ -156,6 +159,28 @@ describe('test bed, end to end', { timeout: 120000 }, () => {
     const res = await fetch(`${cluster.registry.url}/v2/test/multi/manifests/v1`, { method: 'HEAD', headers: { accept: MEDIA_TYPES.index } });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('docker-content-digest'), multi.indexDigest);
+  });
+
+  it('cancels a CRI pull through its AbortSignal (a mirror that never answers hangs containerd 1.6)', async () => {
+    const node = cluster.nodes[1]!;
+    const silent = createServer(() => {});
+    silent.listen(0, NODE_HOSTS[1]);
+    await once(silent, 'listening');
+    try {
+      const { port } = silent.address() as AddressInfo;
+      await writeHostsToml(
+        node.registryConfigPath,
+        'hang.test',
+        upstreamHostsToml(cluster.registry.url, [{ url: `http://${NODE_HOSTS[1]}:${port}` }]),
+      );
+      const started = Date.now();
+      await assert.rejects(cri(node.socket).pullImage('hang.test/library/app:v1', AbortSignal.timeout(1000)), {
+        message: 'CRI PullImage: Cancelled on client',
+      });
+      assert.ok(Date.now() - started < 5000);
+    } finally {
+      silent.close();
+    }
   });
 
   it('pulls with the native snapshotter too', async () => {
