@@ -41,7 +41,12 @@ interface Container {
 interface PodSpec {
   containers: Container[];
   initContainers?: Container[];
-  volumes?: { name: string; hostPath?: { path: string; type: string }; configMap?: { name: string }; secret?: { secretName: string } }[];
+  volumes?: {
+    name: string;
+    hostPath?: { path: string; type: string };
+    configMap?: { name: string };
+    secret?: { secretName: string };
+  }[];
   tolerations?: unknown[];
   nodeSelector?: Record<string, string>;
   affinity?: unknown;
@@ -55,16 +60,31 @@ interface PodTemplate {
   spec: PodSpec;
 }
 interface Workload extends K8sObject {
-  spec: { selector?: { matchLabels: Record<string, string> }; template: PodTemplate; updateStrategy?: unknown };
+  spec: {
+    selector?: { matchLabels: Record<string, string> };
+    template: PodTemplate;
+    updateStrategy?: unknown;
+  };
 }
 interface ServiceObject extends K8sObject {
-  spec: { clusterIP?: string; publishNotReadyAddresses?: boolean; selector: Record<string, string>; ports: { name: string; port: number; targetPort: string }[] };
+  spec: {
+    clusterIP?: string;
+    publishNotReadyAddresses?: boolean;
+    selector: Record<string, string>;
+    ports: { name: string; port: number; targetPort: string }[];
+  };
 }
 interface ServiceMonitorObject extends K8sObject {
   spec: {
     selector: { matchLabels: Record<string, string> };
     namespaceSelector: { matchNames: string[] };
-    endpoints: { port: string; path: string; interval: string; scrapeTimeout: string; relabelings?: Record<string, unknown>[] }[];
+    endpoints: {
+      port: string;
+      path: string;
+      interval: string;
+      scrapeTimeout: string;
+      relabelings?: Record<string, unknown>[];
+    }[];
   };
 }
 
@@ -73,7 +93,8 @@ const EVERYTHING_FILE = new URL('./fixtures/everything-values.yaml', import.meta
 const TALOS_FILE = join(CHART_DIR, 'ci/talos-values.yaml');
 const EVERYTHING = parseYaml(readFileSync(EVERYTHING_FILE, 'utf8')) as Partial<Values>;
 const TALOS = parseYaml(readFileSync(TALOS_FILE, 'utf8')) as Partial<Values>;
-const APP_VERSION = (parseYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { appVersion: string }).appVersion;
+const APP_VERSION = (parseYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { appVersion: string })
+  .appVersion;
 
 /** The values keys the checks read (the full contract is values.schema.json). */
 interface Values {
@@ -99,8 +120,17 @@ interface Values {
     shutdownTimeout: string;
     containerdVersion: string;
   };
-  service: { registry: { port: number; hostPort: number }; router: { port: number }; metrics: { port: number } };
-  serviceMonitor: { interval: string; scrapeTimeout: string; labels: Record<string, string>; relabelings: unknown[] };
+  service: {
+    registry: { port: number; hostPort: number };
+    router: { port: number };
+    metrics: { port: number };
+  };
+  serviceMonitor: {
+    interval: string;
+    scrapeTimeout: string;
+    labels: Record<string, string>;
+    relabelings: unknown[];
+  };
   grafanaDashboard: { labels: Record<string, string>; folder: string };
   peerAuth: { existingSecret: string; secretKey: string };
   extraArgs: string[];
@@ -110,11 +140,19 @@ interface Values {
 /** values.yaml overlaid with a values file (objects merged, arrays and scalars replaced: helm's rule). */
 function merge<T>(base: T, over: unknown): T {
   if (over === undefined) return base;
-  if (base === null || typeof base !== 'object' || Array.isArray(base) || over === null || typeof over !== 'object' || Array.isArray(over)) {
+  if (
+    base === null ||
+    typeof base !== 'object' ||
+    Array.isArray(base) ||
+    over === null ||
+    typeof over !== 'object' ||
+    Array.isArray(over)
+  ) {
     return over as T;
   }
   const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-  for (const [key, value] of Object.entries(over as Record<string, unknown>)) out[key] = merge(out[key], value);
+  for (const [key, value] of Object.entries(over as Record<string, unknown>))
+    out[key] = merge(out[key], value);
   return out as T;
 }
 
@@ -127,7 +165,10 @@ function ms(text: string): number {
 
 function find<T extends K8sObject>(objects: K8sObject[], kind: string, name: string): T {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
-  assert.ok(found, `no ${kind} ${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  assert.ok(
+    found,
+    `no ${kind} ${name} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`,
+  );
   return found as T;
 }
 
@@ -185,14 +226,24 @@ const SCENARIOS: readonly Scenario[] = [
     args: [],
     values: VALUES,
     fullname: 'peili',
-    objects: ['DaemonSet/peili', 'Service/peili-metrics', 'Service/peili-peers', ...hookObjects('peili')].sort(),
+    objects: [
+      'DaemonSet/peili',
+      'Service/peili-metrics',
+      'Service/peili-peers',
+      ...hookObjects('peili'),
+    ].sort(),
   },
   {
     name: 'Talos values (ci/talos-values.yaml)',
     args: ['-f', TALOS_FILE],
     values: merge(VALUES, TALOS),
     fullname: 'peili',
-    objects: ['DaemonSet/peili', 'Service/peili-metrics', 'Service/peili-peers', ...hookObjects('peili')].sort(),
+    objects: [
+      'DaemonSet/peili',
+      'Service/peili-metrics',
+      'Service/peili-peers',
+      ...hookObjects('peili'),
+    ].sort(),
   },
   {
     name: 'everything enabled',
@@ -237,7 +288,8 @@ for (const scenario of SCENARIOS) {
 
     it('renders exactly the expected objects, all in the release namespace', () => {
       assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(), scenario.objects);
-      for (const o of objects) assert.equal(o.metadata.namespace, RELEASE.namespace, `${o.kind}/${o.metadata.name}`);
+      for (const o of objects)
+        assert.equal(o.metadata.namespace, RELEASE.namespace, `${o.kind}/${o.metadata.name}`);
     });
 
     it('every object passes its schema (kubernetes-models, prometheus-operator)', () => {
@@ -271,11 +323,27 @@ for (const scenario of SCENARIOS) {
 
     it('ports agree between container, hostPort, Services, flags and hosts.toml target', () => {
       const port = (name: string) => registry.ports?.find((p) => p.name === name);
-      assert.deepEqual(port('registry'), { name: 'registry', containerPort: v.service.registry.port, hostPort: v.service.registry.hostPort, protocol: 'TCP' });
-      assert.deepEqual(port('router'), { name: 'router', containerPort: v.service.router.port, protocol: 'TCP' });
-      assert.deepEqual(port('metrics'), { name: 'metrics', containerPort: v.service.metrics.port, protocol: 'TCP' });
+      assert.deepEqual(port('registry'), {
+        name: 'registry',
+        containerPort: v.service.registry.port,
+        hostPort: v.service.registry.hostPort,
+        protocol: 'TCP',
+      });
+      assert.deepEqual(port('router'), {
+        name: 'router',
+        containerPort: v.service.router.port,
+        protocol: 'TCP',
+      });
+      assert.deepEqual(port('metrics'), {
+        name: 'metrics',
+        containerPort: v.service.metrics.port,
+        protocol: 'TCP',
+      });
       // Only the registry is published on the node.
-      assert.deepEqual(registry.ports?.filter((p) => p.hostPort !== undefined).map((p) => p.name), ['registry']);
+      assert.deepEqual(
+        registry.ports?.filter((p) => p.hostPort !== undefined).map((p) => p.name),
+        ['registry'],
+      );
 
       assert.equal(peers.spec.clusterIP, 'None');
       assert.equal(peers.spec.publishNotReadyAddresses, true);
@@ -283,7 +351,9 @@ for (const scenario of SCENARIOS) {
         { name: 'registry', port: v.service.registry.port, targetPort: 'registry', protocol: 'TCP' },
         { name: 'router', port: v.service.router.port, targetPort: 'router', protocol: 'TCP' },
       ]);
-      assert.deepEqual(metricsService.spec.ports, [{ name: 'metrics', port: v.service.metrics.port, targetPort: 'metrics', protocol: 'TCP' }]);
+      assert.deepEqual(metricsService.spec.ports, [
+        { name: 'metrics', port: v.service.metrics.port, targetPort: 'metrics', protocol: 'TCP' },
+      ]);
 
       const daemon = parseConfig(expand(registry.args ?? [], { POD_IP }), {}) as RegistryConfig;
       assert.deepEqual(daemon.registryAddr, { host: '0.0.0.0', port: v.service.registry.port });
@@ -307,14 +377,23 @@ for (const scenario of SCENARIOS) {
       const cleanupLabels = cleanup.spec.template.metadata.labels;
       assert.ok(ds.spec.selector && isSubset(ds.spec.selector.matchLabels, labels));
       assert.ok(cleanup.spec.selector && isSubset(cleanup.spec.selector.matchLabels, cleanupLabels));
-      for (const selector of [ds.spec.selector.matchLabels, peers.spec.selector, metricsService.spec.selector]) {
+      for (const selector of [
+        ds.spec.selector.matchLabels,
+        peers.spec.selector,
+        metricsService.spec.selector,
+      ]) {
         assert.ok(isSubset(selector, labels), JSON.stringify(selector));
-        assert.ok(!isSubset(selector, cleanupLabels), `selector ${JSON.stringify(selector)} also matches the cleanup pods`);
+        assert.ok(
+          !isSubset(selector, cleanupLabels),
+          `selector ${JSON.stringify(selector)} also matches the cleanup pods`,
+        );
       }
     });
 
     it('the init container runs configure with every value mapped to its flag', () => {
-      const env = Object.fromEntries((configure.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
+      const env = Object.fromEntries(
+        (configure.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
+      );
       assert.deepEqual(env, { NODE_IP: 'status.hostIP' });
       const conf = parseConfig(expand(configure.args ?? [], { NODE_IP }), {}) as ConfigureConfig;
       assert.deepEqual(
@@ -335,10 +414,14 @@ for (const scenario of SCENARIOS) {
     });
 
     it('the daemon container runs registry with every value mapped to its flag', () => {
-      const env = Object.fromEntries((registry.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]));
+      const env = Object.fromEntries(
+        (registry.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
+      );
       assert.deepEqual(env, { POD_IP: 'status.podIP' });
       const daemon = parseConfig(expand(registry.args ?? [], { POD_IP }), {}) as RegistryConfig;
-      const members = v.extraArgs.flatMap((arg) => (arg.startsWith('--members=') ? arg.slice(10).split(',') : []));
+      const members = v.extraArgs.flatMap((arg) =>
+        arg.startsWith('--members=') ? arg.slice(10).split(',') : [],
+      );
       assert.deepEqual(
         { ...daemon, resolveTagsFilter: daemon.resolveTagsFilter.map((r) => r.source) },
         {
@@ -360,17 +443,29 @@ for (const scenario of SCENARIOS) {
           resolveTagsFilter: v.peili.resolveTagsFilter.map((r) => new RegExp(r).source),
           upstreamProbeTimeout: ms(v.peili.upstreamProbeTimeout),
           shutdownTimeout: ms(v.peili.shutdownTimeout),
-          peerSecretFile: v.peerAuth.existingSecret ? `/etc/peili/peer-auth/${v.peerAuth.secretKey}` : undefined,
+          peerSecretFile: v.peerAuth.existingSecret
+            ? `/etc/peili/peer-auth/${v.peerAuth.secretKey}`
+            : undefined,
         },
       );
     });
 
     it('mounts: the socket at its own path, the content store read-only, the config path only in the init container', () => {
       const volumes = new Map((pod.volumes ?? []).map((vol) => [vol.name, vol]));
-      assert.deepEqual(volumes.get('containerd-sock')?.hostPath, { path: v.peili.containerdSock, type: 'Socket' });
-      assert.deepEqual(volumes.get('containerd-content')?.hostPath, { path: v.peili.containerdContentPath, type: 'Directory' });
-      assert.deepEqual(volumes.get('registry-config')?.hostPath, { path: v.peili.containerdRegistryConfigPath, type: 'DirectoryOrCreate' });
-      const mounts = (c: Container) => Object.fromEntries((c.volumeMounts ?? []).map((m) => [m.name, [m.mountPath, m.readOnly === true]]));
+      assert.deepEqual(volumes.get('containerd-sock')?.hostPath, {
+        path: v.peili.containerdSock,
+        type: 'Socket',
+      });
+      assert.deepEqual(volumes.get('containerd-content')?.hostPath, {
+        path: v.peili.containerdContentPath,
+        type: 'Directory',
+      });
+      assert.deepEqual(volumes.get('registry-config')?.hostPath, {
+        path: v.peili.containerdRegistryConfigPath,
+        type: 'DirectoryOrCreate',
+      });
+      const mounts = (c: Container) =>
+        Object.fromEntries((c.volumeMounts ?? []).map((m) => [m.name, [m.mountPath, m.readOnly === true]]));
       const expectedDaemonMounts: Record<string, [string, boolean]> = {
         'containerd-sock': [v.peili.containerdSock, false],
         'containerd-content': [v.peili.containerdContentPath, true],
@@ -382,12 +477,15 @@ for (const scenario of SCENARIOS) {
         'registry-config': [`/host${v.peili.containerdRegistryConfigPath}`, false],
       });
       for (const c of [registry, configure]) {
-        for (const m of c.volumeMounts ?? []) assert.ok(volumes.has(m.name), `${c.name} mounts unknown volume ${m.name}`);
+        for (const m of c.volumeMounts ?? [])
+          assert.ok(volumes.has(m.name), `${c.name} mounts unknown volume ${m.name}`);
       }
     });
 
     it('every container: read-only root, no privilege escalation, every capability dropped', () => {
-      for (const workload of objects.filter((o): o is Workload => o.kind === 'DaemonSet' || o.kind === 'Job')) {
+      for (const workload of objects.filter(
+        (o): o is Workload => o.kind === 'DaemonSet' || o.kind === 'Job',
+      )) {
         const spec = workload.spec.template.spec;
         for (const c of [...spec.containers, ...(spec.initContainers ?? [])]) {
           const sc = c.securityContext ?? {};
@@ -398,7 +496,9 @@ for (const scenario of SCENARIOS) {
           assert.notEqual(sc.privileged, true, where);
           assert.deepEqual(sc.seccompProfile, { type: 'RuntimeDefault' }, where);
           // Root only where host files owned by root are touched.
-          const needsRoot = (c.volumeMounts ?? []).some((m) => m.name === 'containerd-sock' || m.name === 'registry-config');
+          const needsRoot = (c.volumeMounts ?? []).some(
+            (m) => m.name === 'containerd-sock' || m.name === 'registry-config',
+          );
           assert.equal(sc.runAsUser, needsRoot ? 0 : 1000, where);
         }
       }
@@ -413,13 +513,34 @@ for (const scenario of SCENARIOS) {
       const cleanup = find<Workload>(objects, 'DaemonSet', `${base}-cleanup`);
       const job = find<Workload>(objects, 'Job', `${base}-cleanup-wait`);
       const role = find<K8sObject & { rules: unknown[] }>(objects, 'Role', `${base}-cleanup`);
-      const binding = find<K8sObject & { roleRef: { name: string }; subjects: { name: string }[] }>(objects, 'RoleBinding', `${base}-cleanup`);
-      const script = find<K8sObject & { data: Record<string, string> }>(objects, 'ConfigMap', `${base}-cleanup`);
+      const binding = find<K8sObject & { roleRef: { name: string }; subjects: { name: string }[] }>(
+        objects,
+        'RoleBinding',
+        `${base}-cleanup`,
+      );
+      const script = find<K8sObject & { data: Record<string, string> }>(
+        objects,
+        'ConfigMap',
+        `${base}-cleanup`,
+      );
       const account = find(objects, 'ServiceAccount', `${base}-cleanup`);
 
-      for (const o of [role, binding, script, account]) assert.deepEqual(hookAnnotations(o), { hook: 'post-delete', weight: -10, policy: 'before-hook-creation,hook-succeeded' });
-      assert.deepEqual(hookAnnotations(cleanup), { hook: 'post-delete', weight: 0, policy: 'before-hook-creation,hook-succeeded' });
-      assert.deepEqual(hookAnnotations(job), { hook: 'post-delete', weight: 10, policy: 'before-hook-creation,hook-succeeded' });
+      for (const o of [role, binding, script, account])
+        assert.deepEqual(hookAnnotations(o), {
+          hook: 'post-delete',
+          weight: -10,
+          policy: 'before-hook-creation,hook-succeeded',
+        });
+      assert.deepEqual(hookAnnotations(cleanup), {
+        hook: 'post-delete',
+        weight: 0,
+        policy: 'before-hook-creation,hook-succeeded',
+      });
+      assert.deepEqual(hookAnnotations(job), {
+        hook: 'post-delete',
+        weight: 10,
+        policy: 'before-hook-creation,hook-succeeded',
+      });
 
       // The cleanup pods land where the daemon pods ran.
       const cpod = cleanup.spec.template.spec;
@@ -429,26 +550,57 @@ for (const scenario of SCENARIOS) {
       const clean = container(cpod, 'cleanup', true);
       assert.equal(clean.image, registry.image);
       const parsed = parseConfig(clean.args ?? [], {}) as CleanupConfig;
-      assert.deepEqual({ ...parsed }, { command: 'cleanup', logLevel: v.peili.logLevel, configPath: `/host${v.peili.containerdRegistryConfigPath}` });
-      assert.deepEqual(clean.volumeMounts, [{ name: 'registry-config', mountPath: `/host${v.peili.containerdRegistryConfigPath}` }]);
+      assert.deepEqual(
+        { ...parsed },
+        {
+          command: 'cleanup',
+          logLevel: v.peili.logLevel,
+          configPath: `/host${v.peili.containerdRegistryConfigPath}`,
+        },
+      );
+      assert.deepEqual(clean.volumeMounts, [
+        { name: 'registry-config', mountPath: `/host${v.peili.containerdRegistryConfigPath}` },
+      ]);
       assert.deepEqual(cpod.volumes?.find((vol) => vol.name === 'registry-config')?.hostPath, {
         path: v.peili.containerdRegistryConfigPath,
         type: 'DirectoryOrCreate',
       });
 
       // The Job may read that one DaemonSet and nothing else.
-      assert.deepEqual(role.rules, [{ apiGroups: ['apps'], resources: ['daemonsets'], resourceNames: [`${base}-cleanup`], verbs: ['get'] }]);
+      assert.deepEqual(role.rules, [
+        {
+          apiGroups: ['apps'],
+          resources: ['daemonsets'],
+          resourceNames: [`${base}-cleanup`],
+          verbs: ['get'],
+        },
+      ]);
       assert.equal(binding.roleRef.name, role.metadata.name);
-      assert.deepEqual(binding.subjects.map((s) => s.name), [account.metadata.name]);
+      assert.deepEqual(
+        binding.subjects.map((s) => s.name),
+        [account.metadata.name],
+      );
       const jpod = job.spec.template.spec;
       assert.equal(jpod.serviceAccountName, account.metadata.name);
       const wait = container(jpod, 'wait');
       assert.deepEqual(wait.command, ['node', '/scripts/wait-for-cleanup.mjs']);
       assert.equal(wait.env?.find((e) => e.name === 'CLEANUP_DAEMONSET')?.value, `${base}-cleanup`);
-      assert.equal(wait.env?.find((e) => e.name === 'WAIT_TIMEOUT_SECONDS')?.value, String(v.cleanupHook.timeoutSeconds));
-      assert.equal((job.spec as { activeDeadlineSeconds?: number }).activeDeadlineSeconds, v.cleanupHook.timeoutSeconds + 30);
-      assert.equal(jpod.volumes?.find((vol) => vol.name === 'scripts')?.configMap?.name, script.metadata.name);
-      assert.equal(script.data['wait-for-cleanup.mjs'], readFileSync(join(CHART_DIR, 'files/wait-for-cleanup.mjs'), 'utf8').trimEnd());
+      assert.equal(
+        wait.env?.find((e) => e.name === 'WAIT_TIMEOUT_SECONDS')?.value,
+        String(v.cleanupHook.timeoutSeconds),
+      );
+      assert.equal(
+        (job.spec as { activeDeadlineSeconds?: number }).activeDeadlineSeconds,
+        v.cleanupHook.timeoutSeconds + 30,
+      );
+      assert.equal(
+        jpod.volumes?.find((vol) => vol.name === 'scripts')?.configMap?.name,
+        script.metadata.name,
+      );
+      assert.equal(
+        script.data['wait-for-cleanup.mjs'],
+        readFileSync(join(CHART_DIR, 'files/wait-for-cleanup.mjs'), 'utf8').trimEnd(),
+      );
     });
   });
 }
@@ -481,11 +633,19 @@ describe('chart: optional parts', () => {
     assert.ok(isSubset(v.grafanaDashboard.labels, cm.metadata.labels ?? {}));
     assert.equal(cm.metadata.annotations?.grafana_folder, v.grafanaDashboard.folder);
     assert.deepEqual(Object.keys(cm.data), ['peili.json']);
-    assert.deepEqual(JSON.parse(cm.data['peili.json'] ?? ''), JSON.parse(readFileSync(join(CHART_DIR, 'dashboards/peili.json'), 'utf8')));
+    assert.deepEqual(
+      JSON.parse(cm.data['peili.json'] ?? ''),
+      JSON.parse(readFileSync(join(CHART_DIR, 'dashboards/peili.json'), 'utf8')),
+    );
   });
 
   it('operator mode: a GrafanaDashboard of the right shape (no model installed: checked by hand)', async () => {
-    const objects = await renderChart(['--set', 'grafanaDashboard.enabled=true', '--set', 'grafanaDashboard.mode=operator']);
+    const objects = await renderChart([
+      '--set',
+      'grafanaDashboard.enabled=true',
+      '--set',
+      'grafanaDashboard.mode=operator',
+    ]);
     const dashboards = objects.filter((o) => o.kind === 'GrafanaDashboard');
     assert.equal(dashboards.length, 1);
     const gd = dashboards[0] as K8sObject & { spec: Record<string, unknown> };
@@ -493,18 +653,30 @@ describe('chart: optional parts', () => {
     assert.deepEqual(Object.keys(gd).sort(), ['apiVersion', 'kind', 'metadata', 'spec']);
     assert.deepEqual(Object.keys(gd.metadata).sort(), ['labels', 'name', 'namespace']);
     assert.equal(gd.metadata.labels?.grafana_dashboard, '1');
-    assert.deepEqual(Object.keys(gd.spec).sort(), ['allowCrossNamespaceImport', 'folder', 'instanceSelector', 'json']);
+    assert.deepEqual(Object.keys(gd.spec).sort(), [
+      'allowCrossNamespaceImport',
+      'folder',
+      'instanceSelector',
+      'json',
+    ]);
     assert.deepEqual(gd.spec.instanceSelector, { matchLabels: { dashboards: 'grafana' } });
     assert.equal(gd.spec.folder, 'Peili');
     assert.equal(gd.spec.allowCrossNamespaceImport, true);
     assert.equal(typeof gd.spec.json, 'string');
-    assert.deepEqual(JSON.parse(gd.spec.json as string), JSON.parse(readFileSync(join(CHART_DIR, 'dashboards/peili.json'), 'utf8')));
+    assert.deepEqual(
+      JSON.parse(gd.spec.json as string),
+      JSON.parse(readFileSync(join(CHART_DIR, 'dashboards/peili.json'), 'utf8')),
+    );
     assert.ok(!objects.some((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-dashboard')));
   });
 
   it('cleanupHook.enabled=false renders no hook objects', async () => {
     const objects = await renderChart(['--set', 'cleanupHook.enabled=false']);
-    assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(), ['DaemonSet/peili', 'Service/peili-metrics', 'Service/peili-peers']);
+    assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
+      'DaemonSet/peili',
+      'Service/peili-metrics',
+      'Service/peili-peers',
+    ]);
   });
 
   it('image.tag set: the tag is used and becomes the version label', async () => {
@@ -534,8 +706,12 @@ describe('chart: every daemon flag is reachable from values', () => {
     const registryFlags = given(container(pod, 'registry'));
     const configureFlags = given(container(pod, 'configure', true));
     const missing = FLAGS.flatMap((spec) => [
-      ...(spec.commands.includes('registry') && !registryFlags.has(spec.name) ? [`registry --${spec.name}`] : []),
-      ...(spec.commands.includes('configure') && !configureFlags.has(spec.name) ? [`configure --${spec.name}`] : []),
+      ...(spec.commands.includes('registry') && !registryFlags.has(spec.name)
+        ? [`registry --${spec.name}`]
+        : []),
+      ...(spec.commands.includes('configure') && !configureFlags.has(spec.name)
+        ? [`configure --${spec.name}`]
+        : []),
     ]);
     assert.deepEqual(missing, []);
   });
@@ -543,28 +719,92 @@ describe('chart: every daemon flag is reachable from values', () => {
 
 describe('chart: invalid values are rejected by values.schema.json', () => {
   const cases: readonly { name: string; args: string[]; message: string }[] = [
-    { name: 'unknown top-level key', args: ['--set', 'replicas=3'], message: "- at '': additional properties 'replicas' not allowed" },
-    { name: 'unknown nested key', args: ['--set', 'peili.containerdSocket=/x'], message: "- at '/peili': additional properties 'containerdSocket' not allowed" },
-    { name: 'unknown key in a list item', args: ['--set-json', 'tolerations=[{"operator":"Exists","foo":1}]'], message: "- at '/tolerations/0': additional properties 'foo' not allowed" },
-    { name: 'unknown resource name', args: ['--set-json', 'resources={"requests":{"gpu":1}}'], message: "- at '/resources/requests': additional properties 'gpu' not allowed" },
-    { name: 'port as a string', args: ['--set-string', 'service.registry.hostPort=abc'], message: "- at '/service/registry/hostPort': got string, want integer" },
-    { name: 'port out of range', args: ['--set', 'service.registry.hostPort=70000'], message: "- at '/service/registry/hostPort': maximum: got 70,000, want 65,535" },
-    { name: 'boolean as a string', args: ['--set', 'peili.prependExisting=yes'], message: "- at '/peili/prependExisting': got string, want boolean" },
-    { name: 'list as a string', args: ['--set', 'peili.mirroredRegistries=docker.io'], message: "- at '/peili/mirroredRegistries': got string, want array" },
-    { name: 'enum value', args: ['--set', 'peili.resolveTags=sometimes'], message: "- at '/peili/resolveTags': value must be one of 'upstream-down', 'always', 'never'" },
-    { name: 'log level', args: ['--set', 'peili.logLevel=verbose'], message: "- at '/peili/logLevel': value must be one of 'fatal', 'error', 'warn', 'info', 'debug', 'trace'" },
-    { name: 'duration without unit', args: ['--set', 'peili.lookupTimeout=20'], message: "- at '/peili/lookupTimeout': got number, want string" },
-    { name: 'malformed duration', args: ['--set', 'peili.lookupTimeout=fast'], message: "- at '/peili/lookupTimeout': 'fast' does not match pattern" },
-    { name: 'malformed digest', args: ['--set', 'image.digest=sha256:abc'], message: "- at '/image/digest': 'sha256:abc' does not match pattern '^(sha256:[a-f0-9]{64})?$'" },
-    { name: 'grafana mode', args: ['--set', 'grafanaDashboard.mode=sidecar'], message: "- at '/grafanaDashboard/mode': value must be one of 'configmap', 'operator'" },
-    { name: 'relative host path', args: ['--set', 'peili.containerdRegistryConfigPath=etc/cri/conf.d/hosts'], message: "- at '/peili/containerdRegistryConfigPath': 'etc/cri/conf.d/hosts' does not match pattern" },
+    {
+      name: 'unknown top-level key',
+      args: ['--set', 'replicas=3'],
+      message: "- at '': additional properties 'replicas' not allowed",
+    },
+    {
+      name: 'unknown nested key',
+      args: ['--set', 'peili.containerdSocket=/x'],
+      message: "- at '/peili': additional properties 'containerdSocket' not allowed",
+    },
+    {
+      name: 'unknown key in a list item',
+      args: ['--set-json', 'tolerations=[{"operator":"Exists","foo":1}]'],
+      message: "- at '/tolerations/0': additional properties 'foo' not allowed",
+    },
+    {
+      name: 'unknown resource name',
+      args: ['--set-json', 'resources={"requests":{"gpu":1}}'],
+      message: "- at '/resources/requests': additional properties 'gpu' not allowed",
+    },
+    {
+      name: 'port as a string',
+      args: ['--set-string', 'service.registry.hostPort=abc'],
+      message: "- at '/service/registry/hostPort': got string, want integer",
+    },
+    {
+      name: 'port out of range',
+      args: ['--set', 'service.registry.hostPort=70000'],
+      message: "- at '/service/registry/hostPort': maximum: got 70,000, want 65,535",
+    },
+    {
+      name: 'boolean as a string',
+      args: ['--set', 'peili.prependExisting=yes'],
+      message: "- at '/peili/prependExisting': got string, want boolean",
+    },
+    {
+      name: 'list as a string',
+      args: ['--set', 'peili.mirroredRegistries=docker.io'],
+      message: "- at '/peili/mirroredRegistries': got string, want array",
+    },
+    {
+      name: 'enum value',
+      args: ['--set', 'peili.resolveTags=sometimes'],
+      message: "- at '/peili/resolveTags': value must be one of 'upstream-down', 'always', 'never'",
+    },
+    {
+      name: 'log level',
+      args: ['--set', 'peili.logLevel=verbose'],
+      message:
+        "- at '/peili/logLevel': value must be one of 'fatal', 'error', 'warn', 'info', 'debug', 'trace'",
+    },
+    {
+      name: 'duration without unit',
+      args: ['--set', 'peili.lookupTimeout=20'],
+      message: "- at '/peili/lookupTimeout': got number, want string",
+    },
+    {
+      name: 'malformed duration',
+      args: ['--set', 'peili.lookupTimeout=fast'],
+      message: "- at '/peili/lookupTimeout': 'fast' does not match pattern",
+    },
+    {
+      name: 'malformed digest',
+      args: ['--set', 'image.digest=sha256:abc'],
+      message: "- at '/image/digest': 'sha256:abc' does not match pattern '^(sha256:[a-f0-9]{64})?$'",
+    },
+    {
+      name: 'grafana mode',
+      args: ['--set', 'grafanaDashboard.mode=sidecar'],
+      message: "- at '/grafanaDashboard/mode': value must be one of 'configmap', 'operator'",
+    },
+    {
+      name: 'relative host path',
+      args: ['--set', 'peili.containerdRegistryConfigPath=etc/cri/conf.d/hosts'],
+      message: "- at '/peili/containerdRegistryConfigPath': 'etc/cri/conf.d/hosts' does not match pattern",
+    },
   ];
   for (const c of cases) {
     it(`${c.name}: helm template and helm lint fail naming the value`, async () => {
       const template = await runHelm(['template', RELEASE.name, CHART_DIR, ...c.args]);
       assert.notEqual(template.code, 0);
       assert.match(template.stderr, /values don't meet the specifications of the schema\(s\)/);
-      assert.ok(template.stderr.includes(c.message), `expected ${JSON.stringify(c.message)} in:\n${template.stderr}`);
+      assert.ok(
+        template.stderr.includes(c.message),
+        `expected ${JSON.stringify(c.message)} in:\n${template.stderr}`,
+      );
       const lint = await runHelm(['lint', CHART_DIR, ...c.args]);
       assert.notEqual(lint.code, 0);
       assert.ok(lint.stdout.includes(c.message), `expected ${JSON.stringify(c.message)} in:\n${lint.stdout}`);

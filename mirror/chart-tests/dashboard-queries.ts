@@ -47,7 +47,9 @@ export function allPanels(dashboard: Dashboard): Panel[] {
 
 /** Every panel query with its panel's title. */
 export function dashboardQueries(dashboard: Dashboard): { panel: string; expr: string }[] {
-  return allPanels(dashboard).flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
+  return allPanels(dashboard).flatMap((p) =>
+    (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })),
+  );
 }
 
 /** The selector of a `label_values(<selector>, label)` variable query; none for other variables. */
@@ -62,8 +64,12 @@ export function variableSelectors(v: Variable): Selector[] {
 /** Every selector of every query and variable, with where it is used. */
 export function dashboardSelectors(dashboard: Dashboard): { where: string; selector: Selector }[] {
   return [
-    ...dashboardQueries(dashboard).flatMap((q) => parsePromQL(q.expr).map((selector) => ({ where: q.panel, selector }))),
-    ...dashboard.templating.list.flatMap((v) => variableSelectors(v).map((selector) => ({ where: `variable ${v.name}`, selector }))),
+    ...dashboardQueries(dashboard).flatMap((q) =>
+      parsePromQL(q.expr).map((selector) => ({ where: q.panel, selector })),
+    ),
+    ...dashboard.templating.list.flatMap((v) =>
+      variableSelectors(v).map((selector) => ({ where: `variable ${v.name}`, selector })),
+    ),
   ];
 }
 

@@ -9,7 +9,13 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { createMetrics } from '../src/metrics/metrics.js';
-import { allPanels, dashboardQueries, dashboardSelectors, loadDashboard, peiliSeriesUsed } from './dashboard-queries.js';
+import {
+  allPanels,
+  dashboardQueries,
+  dashboardSelectors,
+  loadDashboard,
+  peiliSeriesUsed,
+} from './dashboard-queries.js';
 import { REPO_ROOT } from './helm.js';
 import { parsePromQL } from './promql.js';
 
@@ -18,7 +24,16 @@ const panels = allPanels(dashboard);
 const queries = dashboardQueries(dashboard);
 
 /** Labels Prometheus adds to every scraped series (the ServiceMonitor adds `node`). */
-const TARGET_LABELS = new Set(['namespace', 'pod', 'node', 'job', 'instance', 'service', 'container', 'endpoint']);
+const TARGET_LABELS = new Set([
+  'namespace',
+  'pod',
+  'node',
+  'job',
+  'instance',
+  'service',
+  'container',
+  'endpoint',
+]);
 
 /** kube-state-metrics series the dashboard may use, with their labels. */
 const KUBE_STATE_METRICS = new Map([
@@ -32,7 +47,9 @@ async function exportedSeries(): Promise<Map<string, Set<string>>> {
   createMetrics(registry);
   const series = new Map<string, Set<string>>();
   for (const metric of await registry.getMetricsAsJSON()) {
-    const labels = new Set<string>((registry.getSingleMetric(metric.name) as unknown as { labelNames?: string[] }).labelNames ?? []);
+    const labels = new Set<string>(
+      (registry.getSingleMetric(metric.name) as unknown as { labelNames?: string[] }).labelNames ?? [],
+    );
     for (const value of metric.values) for (const label of Object.keys(value.labels)) labels.add(label);
     // prom-client types `type` as an enum but reports the exposition-format name at runtime.
     const type = String(metric.type);
@@ -81,13 +98,16 @@ describe('dashboard peili.json', () => {
     const series = await exportedSeries();
     const problems: string[] = [];
     for (const { where, selector: s } of dashboardSelectors(dashboard)) {
-      const labels = series.get(s.metric) ?? (KUBE_STATE_METRICS.has(s.metric) ? new Set(KUBE_STATE_METRICS.get(s.metric)) : undefined);
+      const labels =
+        series.get(s.metric) ??
+        (KUBE_STATE_METRICS.has(s.metric) ? new Set(KUBE_STATE_METRICS.get(s.metric)) : undefined);
       if (!labels) {
         problems.push(`${where}: ${s.metric} is not exported`);
         continue;
       }
       for (const m of s.matchers) {
-        if (!labels.has(m.label) && !TARGET_LABELS.has(m.label)) problems.push(`${where}: ${s.metric} has no label ${m.label}`);
+        if (!labels.has(m.label) && !TARGET_LABELS.has(m.label))
+          problems.push(`${where}: ${s.metric} has no label ${m.label}`);
       }
     }
     assert.deepEqual(problems, []);
@@ -128,14 +148,29 @@ describe('dashboard peili.json', () => {
   // The questions a platform team asks, each answered by a panel using the right series.
   const questions: readonly [string, RegExp][] = [
     ['Cache hit ratio', /peili_mirror_requests_total\{[^}]*outcome="hit"/],
-    ['Cache hit ratio per registry', /sum by \(registry\) \(rate\(peili_mirror_requests_total\{[^}]*outcome="hit"/],
-    ['Bytes from peers vs fetched upstream', /peili_peer_fetched_bytes_total[\s\S]*peili_ingested_bytes_total\{[^}]*via="upstream"/],
-    ['Time to first peer', /histogram_quantile\(0\.5, [^\n]*peili_lookup_duration_seconds_bucket[\s\S]*histogram_quantile\(0\.99, [^\n]*peili_lookup_duration_seconds_bucket/],
-    ['Request latency by route', /histogram_quantile\(0\.99, sum by \(le, handler\) \(rate\(peili_http_request_duration_seconds_bucket/],
+    [
+      'Cache hit ratio per registry',
+      /sum by \(registry\) \(rate\(peili_mirror_requests_total\{[^}]*outcome="hit"/,
+    ],
+    [
+      'Bytes from peers vs fetched upstream',
+      /peili_peer_fetched_bytes_total[\s\S]*peili_ingested_bytes_total\{[^}]*via="upstream"/,
+    ],
+    [
+      'Time to first peer',
+      /histogram_quantile\(0\.5, [^\n]*peili_lookup_duration_seconds_bucket[\s\S]*histogram_quantile\(0\.99, [^\n]*peili_lookup_duration_seconds_bucket/,
+    ],
+    [
+      'Request latency by route',
+      /histogram_quantile\(0\.99, sum by \(le, handler\) \(rate\(peili_http_request_duration_seconds_bucket/,
+    ],
     ['Error ratio by route', /sum by \(handler\) \(rate\(peili_http_requests_total\{[^}]*code=~"5\.\."/],
     ['Advertised keys per node', /by \(node, pod, kind\) \(peili_advertised_keys/],
     ['Members per node', /by \(node, pod\) \(peili_members/],
-    ['Pods ready / desired', /kube_daemonset_status_number_ready[\s\S]*kube_daemonset_status_desired_number_scheduled/],
+    [
+      'Pods ready / desired',
+      /kube_daemonset_status_number_ready[\s\S]*kube_daemonset_status_desired_number_scheduled/,
+    ],
   ];
   for (const [title, pattern] of questions) {
     it(`answers "${title}"`, () => {
@@ -149,7 +184,8 @@ describe('dashboard peili.json', () => {
 describe('docs/dashboard.md', () => {
   it('documents every panel and every series the dashboard uses, and kube-state-metrics', () => {
     const doc = readFileSync(join(REPO_ROOT, 'docs/dashboard.md'), 'utf8');
-    for (const p of panels) if (p.type !== 'row') assert.ok(doc.includes(`| ${p.title} |`), `panel ${p.title} is not documented`);
+    for (const p of panels)
+      if (p.type !== 'row') assert.ok(doc.includes(`| ${p.title} |`), `panel ${p.title} is not documented`);
     for (const series of peiliSeriesUsed(dashboard)) {
       const base = series.replace(/_(bucket|sum|count)$/, '');
       assert.ok(doc.includes(base), `${series} is not documented`);

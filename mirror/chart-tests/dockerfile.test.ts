@@ -53,7 +53,12 @@ function keptByDockerignore(rules: readonly string[], path: string): boolean {
     const regex = new RegExp(
       `^${pattern
         .split('**/')
-        .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
+        .map((part) =>
+          part
+            .split('*')
+            .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+            .join('[^/]*'),
+        )
         .join('(?:.*/)?')}(/.*)?$`,
     );
     if (regex.test(path)) kept = negated;
@@ -72,8 +77,13 @@ const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as
   scripts: Record<string, string>;
   dependencies: Record<string, string>;
 };
-const tsconfig = JSON.parse(readFileSync(join(REPO_ROOT, 'tsconfig.json'), 'utf8')) as { compilerOptions: { outDir: string; rootDir: string } };
-const tsconfigBuild = JSON.parse(readFileSync(join(REPO_ROOT, 'tsconfig.build.json'), 'utf8')) as { extends: string; include: string[] };
+const tsconfig = JSON.parse(readFileSync(join(REPO_ROOT, 'tsconfig.json'), 'utf8')) as {
+  compilerOptions: { outDir: string; rootDir: string };
+};
+const tsconfigBuild = JSON.parse(readFileSync(join(REPO_ROOT, 'tsconfig.build.json'), 'utf8')) as {
+  extends: string;
+  include: string[];
+};
 const lastStage = Math.max(...dockerfile.map((i) => i.stage));
 const final = dockerfile.filter((i) => i.stage === lastStage);
 
@@ -104,13 +114,19 @@ describe('mirror/Dockerfile', () => {
       const parts = copy.args.split(' ');
       for (const source of parts.slice(0, -1)) {
         assert.ok(existsSync(join(REPO_ROOT, source)), `COPY source ${source} does not exist`);
-        assert.ok(keptByDockerignore(ignoreRules, source), `COPY source ${source} is excluded by .dockerignore`);
+        assert.ok(
+          keptByDockerignore(ignoreRules, source),
+          `COPY source ${source} is excluded by .dockerignore`,
+        );
       }
     }
     assert.equal(keptByDockerignore(ignoreRules, 'node_modules'), false);
     assert.equal(keptByDockerignore(ignoreRules, '.git'), false);
     assert.equal(keptByDockerignore(ignoreRules, 'mirror/src/config.test.ts'), false);
-    assert.equal(keptByDockerignore(ignoreRules, 'mirror/src/containerd/containerd-store.int.test.ts'), false);
+    assert.equal(
+      keptByDockerignore(ignoreRules, 'mirror/src/containerd/containerd-store.int.test.ts'),
+      false,
+    );
     assert.equal(keptByDockerignore(ignoreRules, 'mirror/src/config.ts'), true);
     assert.equal(keptByDockerignore(ignoreRules, 'mirror/src/containerd/proto/images.proto'), true);
     assert.equal(keptByDockerignore(ignoreRules, 'infra/index.ts'), false);
@@ -123,11 +139,18 @@ describe('mirror/Dockerfile', () => {
     assert.deepEqual(argv, ['node', 'dist/mirror/src/cli.js']);
     assert.equal(pkg.bin.peili, argv[1]);
     assert.equal(compiledPath('mirror/src/cli.ts'), argv[1]);
-    assert.ok(existsSync(join(REPO_ROOT, 'mirror/src/cli.ts')), 'mirror/src/cli.ts (the entrypoint source) is missing');
+    assert.ok(
+      existsSync(join(REPO_ROOT, 'mirror/src/cli.ts')),
+      'mirror/src/cli.ts (the entrypoint source) is missing',
+    );
     assert.ok(tsconfigBuild.include.includes('mirror/src/**/*.ts'));
     // The compiled tree is copied to where the entrypoint is looked up (WORKDIR /app).
     assert.ok(final.some((i) => i.keyword === 'WORKDIR' && i.args === '/app'));
-    assert.ok(final.some((i) => i.keyword === 'COPY' && i.args === '--from=build /src/dist/mirror/src ./dist/mirror/src'));
+    assert.ok(
+      final.some(
+        (i) => i.keyword === 'COPY' && i.args === '--from=build /src/dist/mirror/src ./dist/mirror/src',
+      ),
+    );
     // "type": "module" must come along, or node would load the ES modules as CommonJS.
     assert.equal(pkg.type, 'module');
     assert.ok(final.some((i) => i.keyword === 'COPY' && /\/package\.json \.\/package\.json$/.test(i.args)));
@@ -144,18 +167,31 @@ describe('mirror/Dockerfile', () => {
     const compiledModule = join(tmp, compiledPath('mirror/src/containerd/containerd-store.ts'));
     mkdirSync(join(tmp, 'dist/mirror/src/containerd'), { recursive: true });
     cpSync(join(REPO_ROOT, 'mirror/src/containerd/proto'), join(tmp, destination), { recursive: true });
-    assert.equal(findProtoDir(pathToFileURL(compiledModule).href), join(tmp, 'dist/mirror/src/containerd/proto'));
+    assert.equal(
+      findProtoDir(pathToFileURL(compiledModule).href),
+      join(tmp, 'dist/mirror/src/containerd/proto'),
+    );
   });
 
   it('runs as a non-root user without npm in the final image', () => {
-    assert.deepEqual(final.filter((i) => i.keyword === 'USER').map((i) => i.args), ['node']);
+    assert.deepEqual(
+      final.filter((i) => i.keyword === 'USER').map((i) => i.args),
+      ['node'],
+    );
     assert.ok(final.some((i) => i.keyword === 'RUN' && i.args.includes('/usr/local/lib/node_modules/npm')));
     assert.ok(!final.some((i) => i.keyword === 'VOLUME'), 'a VOLUME would hint at runtime writes');
   });
 
   it('production dependencies need no install scripts (--ignore-scripts and cross-building are safe)', () => {
     const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as {
-      packages: Record<string, { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string>; hasInstallScript?: boolean }>;
+      packages: Record<
+        string,
+        {
+          dependencies?: Record<string, string>;
+          optionalDependencies?: Record<string, string>;
+          hasInstallScript?: boolean;
+        }
+      >;
     };
     // Node's resolution over the lock's flat paths: nearest node_modules first.
     const resolve = (name: string, from: string): string | undefined => {
@@ -183,11 +219,14 @@ describe('mirror/Dockerfile', () => {
       if (seen.has(path)) continue;
       seen.add(path);
       const entry = lock.packages[path]!;
-      for (const dep of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies })) todo.push([dep, path]);
+      for (const dep of Object.keys({ ...entry.dependencies, ...entry.optionalDependencies }))
+        todo.push([dep, path]);
     }
     assert.deepEqual(missing, []);
     assert.ok(![...seen].some((p) => p.includes('@pulumi/')), 'a daemon dependency pulls in Pulumi');
     // protobufjs' postinstall only checks its own CLI's version; skipping it changes nothing at runtime.
-    assert.deepEqual([...seen].filter((p) => lock.packages[p]?.hasInstallScript).sort(), ['node_modules/protobufjs']);
+    assert.deepEqual([...seen].filter((p) => lock.packages[p]?.hasInstallScript).sort(), [
+      'node_modules/protobufjs',
+    ]);
   });
 });

@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 
 /** Marker lines that delimit the generated part of the README. */
-export const VALUES_START = '<!-- values:start (generated from values.yaml by mirror/chart-tests/gen-readme.ts) -->';
+export const VALUES_START =
+  '<!-- values:start (generated from values.yaml by mirror/chart-tests/gen-readme.ts) -->';
 /** End of the generated part. */
 export const VALUES_END = '<!-- values:end -->';
 
@@ -38,7 +39,9 @@ function get(values: unknown, path: readonly string[]): unknown {
 }
 
 function isLeaf(value: unknown): boolean {
-  return value === null || typeof value !== 'object' || Array.isArray(value) || Object.keys(value).length === 0;
+  return (
+    value === null || typeof value !== 'object' || Array.isArray(value) || Object.keys(value).length === 0
+  );
 }
 
 /**
@@ -87,7 +90,9 @@ function cell(text: string): string {
 
 /** The markdown table of the documented values. */
 export function valuesTable(docs: readonly ValueDoc[]): string {
-  const rows = docs.map((d) => `| \`${d.key}\` | ${d.type} | \`${cell(JSON.stringify(d.default))}\` | ${cell(d.description)} |`);
+  const rows = docs.map(
+    (d) => `| \`${d.key}\` | ${d.type} | \`${cell(JSON.stringify(d.default))}\` | ${cell(d.description)} |`,
+  );
   return ['| Key | Type | Default | Description |', '|---|---|---|---|', ...rows].join('\n');
 }
 
@@ -95,7 +100,8 @@ export function valuesTable(docs: readonly ValueDoc[]): string {
 export function syncReadme(readme: string, valuesText: string): string {
   const start = readme.indexOf(VALUES_START);
   const end = readme.indexOf(VALUES_END);
-  if (start < 0 || end < start) throw new Error(`README.md: the markers ${VALUES_START} and ${VALUES_END} are missing`);
+  if (start < 0 || end < start)
+    throw new Error(`README.md: the markers ${VALUES_START} and ${VALUES_END} are missing`);
   return `${readme.slice(0, start + VALUES_START.length)}\n${valuesTable(documentedValues(valuesText))}\n${readme.slice(end)}`;
 }
 

@@ -35,7 +35,8 @@ export function readZipEntry(zip: Buffer, entryName: string): Buffer {
   const entries = zip.readUInt16LE(eocd + 10);
   let offset = zip.readUInt32LE(eocd + 16);
   for (let n = 0; n < entries; n++) {
-    if (zip.readUInt32LE(offset) !== CENTRAL_SIGNATURE) throw new Error(`zip: bad central directory entry at ${offset}`);
+    if (zip.readUInt32LE(offset) !== CENTRAL_SIGNATURE)
+      throw new Error(`zip: bad central directory entry at ${offset}`);
     const method = zip.readUInt16LE(offset + 10);
     const crc = zip.readUInt32LE(offset + 16);
     const compressedSize = zip.readUInt32LE(offset + 20);
@@ -47,14 +48,17 @@ export function readZipEntry(zip: Buffer, entryName: string): Buffer {
     const name = zip.toString('utf8', offset + 46, offset + 46 + nameLength);
     offset += 46 + nameLength + extraLength + commentLength;
     if (name !== entryName) continue;
-    if (zip.readUInt32LE(localOffset) !== LOCAL_SIGNATURE) throw new Error(`zip: bad local header for ${name}`);
-    const dataStart = localOffset + 30 + zip.readUInt16LE(localOffset + 26) + zip.readUInt16LE(localOffset + 28);
+    if (zip.readUInt32LE(localOffset) !== LOCAL_SIGNATURE)
+      throw new Error(`zip: bad local header for ${name}`);
+    const dataStart =
+      localOffset + 30 + zip.readUInt16LE(localOffset + 26) + zip.readUInt16LE(localOffset + 28);
     const raw = zip.subarray(dataStart, dataStart + compressedSize);
     let data: Buffer;
     if (method === 0) data = Buffer.from(raw);
     else if (method === 8) data = inflateRawSync(raw);
     else throw new Error(`zip: ${name} uses unsupported compression method ${method}`);
-    if (data.length !== size) throw new Error(`zip: ${name} inflated to ${data.length} bytes, expected ${size}`);
+    if (data.length !== size)
+      throw new Error(`zip: ${name} inflated to ${data.length} bytes, expected ${size}`);
     if (crc32(data) >>> 0 !== crc >>> 0) throw new Error(`zip: ${name} fails its CRC check`);
     return data;
   }
@@ -91,10 +95,15 @@ export function runHelm(args: readonly string[], timeoutMs = 60_000): Promise<He
     HELM_DATA_HOME: join(home, 'data'),
   };
   return new Promise((resolve) => {
-    execFile(helm, [...args], { env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      helm,
+      [...args],
+      { env, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -102,7 +111,12 @@ export function runHelm(args: readonly string[], timeoutMs = 60_000): Promise<He
 export interface K8sObject {
   readonly apiVersion: string;
   readonly kind: string;
-  readonly metadata: { readonly name: string; readonly namespace?: string; readonly labels?: Record<string, string>; readonly annotations?: Record<string, string> };
+  readonly metadata: {
+    readonly name: string;
+    readonly namespace?: string;
+    readonly labels?: Record<string, string>;
+    readonly annotations?: Record<string, string>;
+  };
   readonly [key: string]: unknown;
 }
 
@@ -111,7 +125,14 @@ export const RELEASE = { name: 'peili', namespace: 'peili-system' } as const;
 
 /** `helm template` of the chart with extra values files and `--set`-style args; throws with helm's stderr on failure. */
 export async function renderChart(extraArgs: readonly string[] = []): Promise<K8sObject[]> {
-  const result = await runHelm(['template', RELEASE.name, CHART_DIR, '--namespace', RELEASE.namespace, ...extraArgs]);
+  const result = await runHelm([
+    'template',
+    RELEASE.name,
+    CHART_DIR,
+    '--namespace',
+    RELEASE.namespace,
+    ...extraArgs,
+  ]);
   if (result.code !== 0) throw new Error(`helm template failed (${result.code}): ${result.stderr}`);
   return parseManifests(result.stdout);
 }
@@ -120,7 +141,8 @@ export async function renderChart(extraArgs: readonly string[] = []): Promise<K8
 export function parseManifests(text: string): K8sObject[] {
   const objects: K8sObject[] = [];
   for (const doc of parseAllDocuments(text, { uniqueKeys: true })) {
-    if (doc.errors.length > 0) throw new Error(`invalid YAML in rendered manifest: ${doc.errors.map((e) => e.message).join('; ')}`);
+    if (doc.errors.length > 0)
+      throw new Error(`invalid YAML in rendered manifest: ${doc.errors.map((e) => e.message).join('; ')}`);
     const value: unknown = doc.toJS();
     if (value === null || value === undefined) continue;
     objects.push(value as K8sObject);

@@ -12,10 +12,11 @@ import { CHART_DIR, RELEASE, parseManifests, runHelm } from './helm.js';
 function tarEntries(tgz: Buffer): string[] {
   const tar = gunzipSync(tgz);
   const names: string[] = [];
-  for (let offset = 0; offset + 512 <= tar.length; ) {
+  for (let offset = 0; offset + 512 <= tar.length;) {
     const header = tar.subarray(offset, offset + 512);
     if (header.every((b) => b === 0)) break;
-    const field = (start: number, length: number) => header.toString('utf8', start, start + length).replace(/\0.*$/s, '');
+    const field = (start: number, length: number) =>
+      header.toString('utf8', start, start + length).replace(/\0.*$/s, '');
     const prefix = field(345, 155);
     const name = prefix ? `${prefix}/${field(0, 100)}` : field(0, 100);
     const size = parseInt(field(124, 12).trim() || '0', 8);
@@ -30,7 +31,16 @@ describe('helm package', () => {
   after(() => rmSync(out, { recursive: true, force: true }));
 
   it('packages the chart files only, and --app-version sets the image tag', async () => {
-    const result = await runHelm(['package', CHART_DIR, '--version', '1.2.3', '--app-version', '1.2.3', '--destination', out]);
+    const result = await runHelm([
+      'package',
+      CHART_DIR,
+      '--version',
+      '1.2.3',
+      '--app-version',
+      '1.2.3',
+      '--destination',
+      out,
+    ]);
     assert.equal(result.code, 0, result.stderr);
     const archive = join(out, 'peili-1.2.3.tgz');
     assert.deepEqual(tarEntries(readFileSync(archive)).sort(), [
@@ -55,7 +65,11 @@ describe('helm package', () => {
     assert.equal(rendered.code, 0, rendered.stderr);
     const images = new Set<string>();
     for (const obj of parseManifests(rendered.stdout)) {
-      const spec = (obj.spec as { template?: { spec: { containers: { image: string }[]; initContainers?: { image: string }[] } } } | undefined)?.template?.spec;
+      const spec = (
+        obj.spec as
+          | { template?: { spec: { containers: { image: string }[]; initContainers?: { image: string }[] } } }
+          | undefined
+      )?.template?.spec;
       for (const c of [...(spec?.containers ?? []), ...(spec?.initContainers ?? [])]) images.add(c.image);
     }
     assert.deepEqual([...images], ['ghcr.io/peili-dev/peili:1.2.3']);

@@ -26,7 +26,13 @@ describe('parsePromQL', () => {
 
   it('returns the matchers of each selector', () => {
     assert.deepEqual(parsePromQL('a{x="1", y!~"b|c"} + b'), [
-      { metric: 'a', matchers: [{ label: 'x', op: '=', value: '1' }, { label: 'y', op: '!~', value: 'b|c' }] },
+      {
+        metric: 'a',
+        matchers: [
+          { label: 'x', op: '=', value: '1' },
+          { label: 'y', op: '!~', value: 'b|c' },
+        ],
+      },
       { metric: 'b', matchers: [] },
     ]);
   });

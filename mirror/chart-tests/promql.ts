@@ -21,13 +21,61 @@ export class PromQLError extends Error {
   override readonly name = 'PromQLError';
 }
 
-const AGGREGATIONS = new Set(['sum', 'min', 'max', 'avg', 'count', 'stddev', 'stdvar', 'group', 'topk', 'bottomk', 'quantile', 'count_values']);
+const AGGREGATIONS = new Set([
+  'sum',
+  'min',
+  'max',
+  'avg',
+  'count',
+  'stddev',
+  'stdvar',
+  'group',
+  'topk',
+  'bottomk',
+  'quantile',
+  'count_values',
+]);
 const FUNCTIONS = new Set([
-  'abs', 'absent', 'absent_over_time', 'avg_over_time', 'ceil', 'changes', 'clamp', 'clamp_max', 'clamp_min',
-  'count_over_time', 'delta', 'deriv', 'exp', 'floor', 'histogram_quantile', 'idelta', 'increase', 'irate',
-  'label_join', 'label_replace', 'last_over_time', 'ln', 'log2', 'log10', 'max_over_time', 'min_over_time',
-  'predict_linear', 'quantile_over_time', 'rate', 'resets', 'round', 'scalar', 'sort', 'sort_desc', 'sqrt',
-  'stddev_over_time', 'sum_over_time', 'time', 'timestamp', 'vector',
+  'abs',
+  'absent',
+  'absent_over_time',
+  'avg_over_time',
+  'ceil',
+  'changes',
+  'clamp',
+  'clamp_max',
+  'clamp_min',
+  'count_over_time',
+  'delta',
+  'deriv',
+  'exp',
+  'floor',
+  'histogram_quantile',
+  'idelta',
+  'increase',
+  'irate',
+  'label_join',
+  'label_replace',
+  'last_over_time',
+  'ln',
+  'log2',
+  'log10',
+  'max_over_time',
+  'min_over_time',
+  'predict_linear',
+  'quantile_over_time',
+  'rate',
+  'resets',
+  'round',
+  'scalar',
+  'sort',
+  'sort_desc',
+  'sqrt',
+  'stddev_over_time',
+  'sum_over_time',
+  'time',
+  'timestamp',
+  'vector',
 ]);
 const BINARY_OPS = ['==', '!=', '<=', '>=', '<', '>', '+', '-', '*', '/', '%', '^'];
 const SET_OPS = new Set(['and', 'or', 'unless']);
@@ -39,7 +87,31 @@ interface Token {
   readonly at: number;
 }
 
-const PUNCT = ['=~', '!~', '==', '!=', '<=', '>=', '(', ')', '{', '}', '[', ']', ',', ':', '=', '<', '>', '+', '-', '*', '/', '%', '^'];
+const PUNCT = [
+  '=~',
+  '!~',
+  '==',
+  '!=',
+  '<=',
+  '>=',
+  '(',
+  ')',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  '=',
+  '<',
+  '>',
+  '+',
+  '-',
+  '*',
+  '/',
+  '%',
+  '^',
+];
 
 function tokenize(expr: string): Token[] {
   const tokens: Token[] = [];
@@ -102,7 +174,8 @@ export function parsePromQL(expr: string): Selector[] {
   const fail = (message: string): never => {
     throw new PromQLError(`${message} ${where()} in ${JSON.stringify(expr)}`);
   };
-  const isPunct = (text: string, offset = 0): boolean => peek(offset)?.kind === 'punct' && peek(offset)?.text === text;
+  const isPunct = (text: string, offset = 0): boolean =>
+    peek(offset)?.kind === 'punct' && peek(offset)?.text === text;
   const isIdent = (text: string): boolean => peek()?.kind === 'ident' && peek()?.text === text;
   const expectPunct = (text: string): void => {
     if (!isPunct(text)) fail(`expected ${JSON.stringify(text)}`);
@@ -128,7 +201,8 @@ export function parsePromQL(expr: string): Selector[] {
       if (label?.kind !== 'ident') fail('expected a label name');
       pos++;
       const op = peek();
-      if (op?.kind !== 'punct' || !['=', '!=', '=~', '!~'].includes(op.text)) fail('expected a matcher operator');
+      if (op?.kind !== 'punct' || !['=', '!=', '=~', '!~'].includes(op.text))
+        fail('expected a matcher operator');
       pos++;
       const value = peek();
       if (value?.kind !== 'string') fail('expected a quoted label value');
@@ -144,7 +218,8 @@ export function parsePromQL(expr: string): Selector[] {
   function rangeOrSubquery(): void {
     expectPunct('[');
     const first = peek();
-    if (first?.kind !== 'duration' && first?.kind !== 'var') fail('expected a duration or a Grafana variable');
+    if (first?.kind !== 'duration' && first?.kind !== 'var')
+      fail('expected a duration or a Grafana variable');
     pos++;
     if (isPunct(':')) {
       pos++;
@@ -206,7 +281,10 @@ export function parsePromQL(expr: string): Selector[] {
     }
     if (token!.kind !== 'ident') fail('expected an expression');
     const name = token!.text;
-    if (AGGREGATIONS.has(name) && (isPunct('(', 1) || peek(1)?.text === 'by' || peek(1)?.text === 'without')) {
+    if (
+      AGGREGATIONS.has(name) &&
+      (isPunct('(', 1) || peek(1)?.text === 'by' || peek(1)?.text === 'without')
+    ) {
       pos++;
       if (isIdent('by') || isIdent('without')) {
         pos++;
@@ -237,7 +315,9 @@ export function parsePromQL(expr: string): Selector[] {
   function binaryOperator(): boolean {
     const token = peek();
     if (!token) return false;
-    const isOp = (token.kind === 'punct' && BINARY_OPS.includes(token.text)) || (token.kind === 'ident' && SET_OPS.has(token.text));
+    const isOp =
+      (token.kind === 'punct' && BINARY_OPS.includes(token.text)) ||
+      (token.kind === 'ident' && SET_OPS.has(token.text));
     if (!isOp) return false;
     pos++;
     if (isIdent('bool')) pos++;

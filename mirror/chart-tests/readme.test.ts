@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { README_PATH, VALUES_END, VALUES_PATH, VALUES_START, documentedValues, syncReadme, valuesTable } from './gen-readme.js';
+import {
+  README_PATH,
+  VALUES_END,
+  VALUES_PATH,
+  VALUES_START,
+  documentedValues,
+  syncReadme,
+  valuesTable,
+} from './gen-readme.js';
 
 describe('chart README', () => {
   it('is in sync with values.yaml (run: npx tsx mirror/chart-tests/gen-readme.ts)', () => {
@@ -38,7 +46,12 @@ describe('gen-readme', () => {
     assert.deepEqual(documentedValues(values), [
       { key: 'image.repository', type: 'string', default: 'ghcr.io/x/y', description: 'Image repository.' },
       { key: 'image.tag', type: 'string', default: '', description: 'Tag; empty means the appVersion.' },
-      { key: 'resources', type: 'object', default: { requests: { cpu: '50m' } }, description: 'Resources | limits.' },
+      {
+        key: 'resources',
+        type: 'object',
+        default: { requests: { cpu: '50m' } },
+        description: 'Resources | limits.',
+      },
       { key: 'ports', type: 'list', default: [1, 2], description: 'Ports.' },
     ]);
   });
@@ -58,12 +71,19 @@ describe('gen-readme', () => {
   });
 
   it('fails naming an undocumented leaf', () => {
-    assert.throws(() => documentedValues('image:\n  # -- ok\n  a: 1\n  b: 2\n'), { message: 'values.yaml: image.b has no "# -- " description' });
+    assert.throws(() => documentedValues('image:\n  # -- ok\n  a: 1\n  b: 2\n'), {
+      message: 'values.yaml: image.b has no "# -- " description',
+    });
   });
 
   it('replaces only the part between the markers', () => {
     const readme = `# Title\n\n${VALUES_START}\nold\n${VALUES_END}\n\nAfter.\n`;
-    assert.equal(syncReadme(readme, '# -- A.\na: 1\n'), `# Title\n\n${VALUES_START}\n| Key | Type | Default | Description |\n|---|---|---|---|\n| \`a\` | int | \`1\` | A. |\n${VALUES_END}\n\nAfter.\n`);
-    assert.throws(() => syncReadme('# no markers', 'a: 1'), { message: `README.md: the markers ${VALUES_START} and ${VALUES_END} are missing` });
+    assert.equal(
+      syncReadme(readme, '# -- A.\na: 1\n'),
+      `# Title\n\n${VALUES_START}\n| Key | Type | Default | Description |\n|---|---|---|---|\n| \`a\` | int | \`1\` | A. |\n${VALUES_END}\n\nAfter.\n`,
+    );
+    assert.throws(() => syncReadme('# no markers', 'a: 1'), {
+      message: `README.md: the markers ${VALUES_START} and ${VALUES_END} are missing`,
+    });
   });
 });

@@ -42,16 +42,23 @@ describe('release workflow', () => {
   });
 
   it('pins every action to a full commit SHA, with the tag in a comment', () => {
-    const uses = [...text.matchAll(/^\s*(?:-\s*)?uses:\s*(\S+)(.*)$/gm)].map((m) => ({ ref: m[1] ?? '', comment: (m[2] ?? '').trim() }));
+    const uses = [...text.matchAll(/^\s*(?:-\s*)?uses:\s*(\S+)(.*)$/gm)].map((m) => ({
+      ref: m[1] ?? '',
+      comment: (m[2] ?? '').trim(),
+    }));
     assert.equal(uses.length, steps.filter((s) => s.uses).length);
     for (const u of uses) {
       assert.match(u.ref, /^[A-Za-z0-9-]+\/[A-Za-z0-9._-]+@[0-9a-f]{40}$/, u.ref);
       assert.match(u.comment, /^# v\d+\.\d+\.\d+$/, `${u.ref} lacks its version comment`);
     }
-    assert.deepEqual(
-      uses.map((u) => u.ref.split('@')[0]).sort(),
-      ['actions/checkout', 'azure/setup-helm', 'docker/build-push-action', 'docker/login-action', 'docker/setup-buildx-action', 'docker/setup-qemu-action'],
-    );
+    assert.deepEqual(uses.map((u) => u.ref.split('@')[0]).sort(), [
+      'actions/checkout',
+      'azure/setup-helm',
+      'docker/build-push-action',
+      'docker/login-action',
+      'docker/setup-buildx-action',
+      'docker/setup-qemu-action',
+    ]);
   });
 
   it('never expands ${{ }} inside a run script (values reach scripts through env)', () => {
@@ -74,7 +81,11 @@ describe('release workflow', () => {
     assert.ok(meta?.run?.includes('echo "image=ghcr.io/$owner/peili"'));
     assert.ok(meta?.run?.includes('echo "charts=oci://ghcr.io/$owner/charts"'));
     assert.equal(meta?.env?.OWNER, '${{ github.repository_owner }}');
-    assert.deepEqual(step('docker/login-action').with, { registry: 'ghcr.io', username: '${{ github.actor }}', password: '${{ secrets.GITHUB_TOKEN }}' });
+    assert.deepEqual(step('docker/login-action').with, {
+      registry: 'ghcr.io',
+      username: '${{ github.actor }}',
+      password: '${{ secrets.GITHUB_TOKEN }}',
+    });
   });
 
   it('packages the chart with appVersion = the image tag and pushes it to oci://ghcr.io/<owner>/charts', () => {
@@ -85,6 +96,9 @@ describe('release workflow', () => {
     assert.equal(chart.env?.VERSION, '${{ steps.meta.outputs.version }}');
     assert.equal(chart.env?.CHARTS, '${{ steps.meta.outputs.charts }}');
     // The same version output names the image tag.
-    assert.match(String(step('docker/build-push-action').with?.tags), /:\$\{\{ steps\.meta\.outputs\.version \}\}$/);
+    assert.match(
+      String(step('docker/build-push-action').with?.tags),
+      /:\$\{\{ steps\.meta\.outputs\.version \}\}$/,
+    );
   });
 });

@@ -24,7 +24,12 @@ const values = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) a
 
 // Objects whose inner structure is Kubernetes' (checked by the API server and by the render tests)
 // or Helm's: `global` is passed down by parent charts, affinity terms are deep Kubernetes types.
-const OPEN_OBJECTS = new Set(['/global', '/affinity/nodeAffinity', '/affinity/podAffinity', '/affinity/podAntiAffinity']);
+const OPEN_OBJECTS = new Set([
+  '/global',
+  '/affinity/nodeAffinity',
+  '/affinity/podAffinity',
+  '/affinity/podAntiAffinity',
+]);
 
 function isObjectSchema(s: Schema): boolean {
   return s.type === 'object' || (Array.isArray(s.type) && s.type.includes('object'));
@@ -64,7 +69,12 @@ function valueKeys(v: unknown, path: string, out: Set<string>): Set<string> {
 }
 
 /** Maps in values.yaml whose keys are user data (labels, selectors), not schema properties. */
-const FREE_MAPS = ['/nodeSelector/', '/grafanaDashboard/labels/', '/grafanaDashboard/instanceSelector/matchLabels/', '/resources/'];
+const FREE_MAPS = [
+  '/nodeSelector/',
+  '/grafanaDashboard/labels/',
+  '/grafanaDashboard/instanceSelector/matchLabels/',
+  '/resources/',
+];
 
 describe('values.schema.json', () => {
   it('sets additionalProperties: false on every object (maps of strings aside)', () => {
@@ -85,9 +95,12 @@ describe('values.schema.json', () => {
   it('describes exactly the keys of values.yaml', () => {
     const inSchema = schemaKeys(schema, '', new Set());
     const inValues = valueKeys(values, '', new Set());
-    const isFree = (p: string) => FREE_MAPS.some((prefix) => p.startsWith(prefix) && p !== prefix.slice(0, -1));
+    const isFree = (p: string) =>
+      FREE_MAPS.some((prefix) => p.startsWith(prefix) && p !== prefix.slice(0, -1));
     const missingFromSchema = [...inValues].filter((p) => !isFree(p) && !inSchema.has(p));
-    const missingFromValues = [...inSchema].filter((p) => !inValues.has(p) && !p.startsWith('/global') && !isOptionalKubernetesField(p));
+    const missingFromValues = [...inSchema].filter(
+      (p) => !inValues.has(p) && !p.startsWith('/global') && !isOptionalKubernetesField(p),
+    );
     assert.deepEqual(missingFromSchema, []);
     assert.deepEqual(missingFromValues, []);
   });
@@ -97,7 +110,10 @@ describe('values.schema.json', () => {
   const files: readonly [string, string][] = [
     ['values.yaml', join(CHART_DIR, 'values.yaml')],
     ['ci/talos-values.yaml', join(CHART_DIR, 'ci/talos-values.yaml')],
-    ['chart-tests/fixtures/everything-values.yaml', new URL('./fixtures/everything-values.yaml', import.meta.url).pathname],
+    [
+      'chart-tests/fixtures/everything-values.yaml',
+      new URL('./fixtures/everything-values.yaml', import.meta.url).pathname,
+    ],
   ];
   for (const [name, file] of files) {
     it(`accepts ${name} merged over the defaults`, () => {
@@ -109,10 +125,10 @@ describe('values.schema.json', () => {
 
   it('rejects an unknown key and a wrong type with the path in the error', () => {
     assert.equal(validate(deepMerge(values, { peili: { lookupTimeout: 20, colour: 'red' } })), false);
-    assert.deepEqual(
-      (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`).sort(),
-      ['/peili must NOT have additional properties', '/peili/lookupTimeout must be string'],
-    );
+    assert.deepEqual((validate.errors ?? []).map((e) => `${e.instancePath} ${e.message}`).sort(), [
+      '/peili must NOT have additional properties',
+      '/peili/lookupTimeout must be string',
+    ]);
   });
 });
 
@@ -131,10 +147,18 @@ function isOptionalKubernetesField(path: string): boolean {
 }
 
 function deepMerge(base: unknown, over: unknown): unknown {
-  if (base === null || typeof base !== 'object' || Array.isArray(base) || over === null || typeof over !== 'object' || Array.isArray(over)) {
+  if (
+    base === null ||
+    typeof base !== 'object' ||
+    Array.isArray(base) ||
+    over === null ||
+    typeof over !== 'object' ||
+    Array.isArray(over)
+  ) {
     return over === undefined ? base : over;
   }
   const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
-  for (const [key, value] of Object.entries(over as Record<string, unknown>)) out[key] = deepMerge(out[key], value);
+  for (const [key, value] of Object.entries(over as Record<string, unknown>))
+    out[key] = deepMerge(out[key], value);
   return out;
 }

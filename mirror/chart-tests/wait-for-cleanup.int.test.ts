@@ -38,19 +38,39 @@ describe('wait-for-cleanup.mjs', () => {
     mkdirSync(saDir, { recursive: true });
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=${HOST}`,
-        '-addext', `subjectAltName=IP:${HOST}`, '-keyout', join(dir, 'key.pem'), '-out', join(saDir, 'ca.crt')],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        `/CN=${HOST}`,
+        '-addext',
+        `subjectAltName=IP:${HOST}`,
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(saDir, 'ca.crt'),
+      ],
       { stdio: 'ignore', timeout: 20_000 },
     );
     writeFileSync(join(saDir, 'token'), 'token-1\n');
     writeFileSync(join(saDir, 'namespace'), 'ignored-when-POD_NAMESPACE-is-set');
-    server = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(saDir, 'ca.crt')) }, (req, res) => {
-      seen.push({ path: req.url ?? '', authorization: req.headers.authorization ?? '' });
-      onRequest(seen.length);
-      const answer = answers[Math.min(seen.length, answers.length) - 1] ?? { status: 500, body: {} };
-      res.writeHead(answer.status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(answer.body));
-    });
+    server = createServer(
+      { key: readFileSync(join(dir, 'key.pem')), cert: readFileSync(join(saDir, 'ca.crt')) },
+      (req, res) => {
+        seen.push({ path: req.url ?? '', authorization: req.headers.authorization ?? '' });
+        onRequest(seen.length);
+        const answer = answers[Math.min(seen.length, answers.length) - 1] ?? { status: 500, body: {} };
+        res.writeHead(answer.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(answer.body));
+      },
+    );
     await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
     port = (server.address() as AddressInfo).port;
   });
@@ -80,13 +100,21 @@ describe('wait-for-cleanup.mjs', () => {
             ...env,
           },
         },
-        (error, stdout) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout }),
+        (error, stdout) =>
+          resolve({ code: error ? (typeof error.code === 'number' ? error.code : -1) : 0, stdout }),
       );
     });
   }
 
-  const ds = (generation: number, status: Record<string, number>) => ({ metadata: { name: 'peili-cleanup', generation }, status });
-  const progressLines = (stdout: string) => stdout.split('\n').filter(Boolean).map((line) => line.replace(/^\S+ /, ''));
+  const ds = (generation: number, status: Record<string, number>) => ({
+    metadata: { name: 'peili-cleanup', generation },
+    status,
+  });
+  const progressLines = (stdout: string) =>
+    stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.replace(/^\S+ /, ''));
 
   it('waits until the controller has seen the DaemonSet and every scheduled pod is ready', async () => {
     seen = [];
@@ -112,7 +140,9 @@ describe('wait-for-cleanup.mjs', () => {
 
   it('a cluster with no schedulable node is done at once', async () => {
     seen = [];
-    answers = [{ status: 200, body: ds(2, { observedGeneration: 2, desiredNumberScheduled: 0, numberReady: 0 }) }];
+    answers = [
+      { status: 200, body: ds(2, { observedGeneration: 2, desiredNumberScheduled: 0, numberReady: 0 }) },
+    ];
     const result = await run({});
     assert.equal(result.code, 0, result.stdout);
     assert.equal(seen.length, 1);
@@ -131,7 +161,10 @@ describe('wait-for-cleanup.mjs', () => {
     writeFileSync(join(saDir, 'token'), 'token-1\n');
     onRequest = () => {};
     assert.equal(result.code, 0, result.stdout);
-    assert.deepEqual(seen.map((s) => s.authorization), ['Bearer token-1', 'Bearer token-2']);
+    assert.deepEqual(
+      seen.map((s) => s.authorization),
+      ['Bearer token-1', 'Bearer token-2'],
+    );
     assert.deepEqual(progressLines(result.stdout), [
       `error: GET ${DS_PATH}: HTTP 503: {"message":"etcd busy"}`,
       '1/1 nodes cleaned up',
@@ -141,7 +174,9 @@ describe('wait-for-cleanup.mjs', () => {
 
   it('gives up at its deadline with the last state, exit code 1', async () => {
     seen = [];
-    answers = [{ status: 200, body: ds(1, { observedGeneration: 1, desiredNumberScheduled: 4, numberReady: 3 }) }];
+    answers = [
+      { status: 200, body: ds(1, { observedGeneration: 1, desiredNumberScheduled: 4, numberReady: 3 }) },
+    ];
     const started = Date.now();
     const result = await run({ WAIT_TIMEOUT_SECONDS: '1', WAIT_INTERVAL_MS: '100' });
     assert.equal(result.code, 1);
@@ -155,6 +190,8 @@ describe('wait-for-cleanup.mjs', () => {
   it('refuses to start without its environment', async () => {
     const result = await run({ CLEANUP_DAEMONSET: '' });
     assert.equal(result.code, 1);
-    assert.deepEqual(progressLines(result.stdout), ['failed: CLEANUP_DAEMONSET and KUBERNETES_SERVICE_HOST must be set']);
+    assert.deepEqual(progressLines(result.stdout), [
+      'failed: CLEANUP_DAEMONSET and KUBERNETES_SERVICE_HOST must be set',
+    ]);
   });
 });

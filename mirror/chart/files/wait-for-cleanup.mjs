@@ -85,7 +85,9 @@ async function main() {
       log(last);
     }
     if (Date.now() + intervalMs > deadline) {
-      throw new Error(`timed out after ${timeoutMs / 1000}s waiting for daemonset ${namespace}/${name} (${last})`);
+      throw new Error(
+        `timed out after ${timeoutMs / 1000}s waiting for daemonset ${namespace}/${name} (${last})`,
+      );
     }
     await sleep(intervalMs);
   }
