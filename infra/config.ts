@@ -72,8 +72,11 @@ export interface StackConfig {
     readonly mode: DeployMode;
     readonly namespace: string;
     readonly releaseName: string;
-    /** The cluster's CoreDNS HelmRelease (helmrelease mode) or Kustomization (kustomization mode). */
-    readonly coreDns: ObjectRef;
+    /**
+     * The cluster's CoreDNS HelmRelease (helmrelease mode) or Kustomization (kustomization mode);
+     * `false` in the stack file when CoreDNS is not deployed by Flux (Talos' own CoreDNS).
+     */
+    readonly coreDns: ObjectRef | false;
     /** Where Flux finds the manifests (kustomization mode only). */
     readonly git?: { readonly repository: ObjectRef; readonly path: string };
     /** Flux reconcile interval. */
@@ -481,10 +484,13 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
     mode,
     namespace: r.string('deploy.namespace', deployRaw.namespace, DNS_LABEL, DNS_LABEL_HINT) ?? 'peili',
     releaseName: r.string('deploy.releaseName', deployRaw.releaseName, DNS_LABEL, DNS_LABEL_HINT) ?? 'peili',
-    coreDns: ref('deploy.coreDns', deployRaw.coreDns, {
-      name: 'coredns',
-      namespace: mode === 'kustomization' ? 'flux-system' : 'kube-system',
-    }),
+    coreDns:
+      deployRaw.coreDns === false
+        ? (false as const)
+        : ref('deploy.coreDns', deployRaw.coreDns, {
+            name: 'coredns',
+            namespace: mode === 'kustomization' ? 'flux-system' : 'kube-system',
+          }),
     ...(git ? { git } : {}),
     interval: r.string('deploy.interval', deployRaw.interval, DURATION, 'a duration such as 10m') ?? '10m',
   };

@@ -86,7 +86,8 @@ export interface FluxReleaseSpec {
   readonly chartVersion: string;
   readonly chartInterval: string;
   readonly interval: string;
-  readonly coreDns: ObjectRef;
+  /** CoreDNS HelmRelease to wait for; `false` for none. */
+  readonly coreDns: ObjectRef | false;
   readonly values: MirrorValues;
 }
 
@@ -122,7 +123,7 @@ export function buildHelmRelease(s: FluxReleaseSpec): IHelmRelease {
       releaseName: s.releaseName,
       storageNamespace: s.namespace,
       chartRef: { kind: 'OCIRepository', name: s.releaseName, namespace: s.namespace },
-      dependsOn: [{ name: s.coreDns.name, namespace: s.coreDns.namespace }],
+      ...(s.coreDns ? { dependsOn: [{ name: s.coreDns.name, namespace: s.coreDns.namespace }] } : {}),
       install: { remediation: { retries: 3 } },
       upgrade: {
         cleanupOnFail: true,
@@ -138,7 +139,8 @@ export interface FluxKustomizationSpec {
   readonly namespace: string;
   readonly releaseName: string;
   readonly interval: string;
-  readonly coreDns: ObjectRef;
+  /** CoreDNS Kustomization to wait for; `false` for none. */
+  readonly coreDns: ObjectRef | false;
   readonly repository: ObjectRef;
   readonly path: string;
 }
@@ -159,7 +161,7 @@ export function buildKustomization(s: FluxKustomizationSpec): IKustomization {
       path: s.path,
       prune: true,
       sourceRef: { kind: 'GitRepository', name: s.repository.name, namespace: s.repository.namespace },
-      dependsOn: [{ name: s.coreDns.name, namespace: s.coreDns.namespace }],
+      ...(s.coreDns ? { dependsOn: [{ name: s.coreDns.name, namespace: s.coreDns.namespace }] } : {}),
       healthChecks: [
         { apiVersion: 'apps/v1', kind: 'DaemonSet', name: s.releaseName, namespace: s.namespace },
       ],
