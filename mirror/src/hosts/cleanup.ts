@@ -10,7 +10,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { assertCompleteBackup, holdsForeign } from './configure.js';
-import { FsSteps, fsyncDir, lstatOrUndefined, orderedNames, type StepHook } from './fs-steps.js';
+import { FsSteps, lstatOrUndefined, orderedNames, type StepHook } from './fs-steps.js';
 import {
   BACKUP_DIR,
   BACKUP_MARKER,
@@ -29,6 +29,11 @@ export interface CleanupOptions {
   readonly configPath: string;
   /** Called before every filesystem change (crash tests). */
   readonly onStep?: StepHook;
+  /**
+   * fsync every write and rename so the result survives a power loss. Tests may turn it off for
+   * speed: ordering and atomicity (what a process crash tests) do not depend on it. @default true
+   */
+  readonly durable?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -45,7 +50,7 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupResult> {
   const root = options.configPath;
   // stat, not lstat: the config path itself may be a symlink to the real folder.
   if (!(await stat(root).catch(() => undefined))?.isDirectory()) return { restored: false, removed: [] };
-  const fs = new FsSteps(root, options.onStep, options.signal);
+  const fs = new FsSteps(root, options.onStep, options.signal, options.durable ?? true);
 
   // configure never touches the originals before its backup is complete: a partial one is noise.
   await fs.remove(join(root, BACKUP_PARTIAL_DIR));
@@ -87,7 +92,7 @@ export async function cleanup(options: CleanupOptions): Promise<CleanupResult> {
   }
 
   if (restored) {
-    await fsyncDir(root);
+    await fs.syncDir(root);
     await fs.rename(backup, join(root, BACKUP_REMOVING_DIR));
   }
   await fs.remove(join(root, BACKUP_REMOVING_DIR));

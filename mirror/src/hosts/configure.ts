@@ -13,7 +13,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { supportsDialTimeout } from './containerd-version.js';
 import { HostsTomlError, mapCertPaths, parseHostsToml } from './existing.js';
-import { FsSteps, fsyncDir, lstatOrUndefined, type StepHook } from './fs-steps.js';
+import { FsSteps, lstatOrUndefined, type StepHook } from './fs-steps.js';
 import {
   BACKUP_DIR,
   BACKUP_MARKER,
@@ -51,6 +51,11 @@ export interface ConfigureOptions {
   readonly dialTimeoutMs?: number;
   /** Called before every filesystem change (crash tests). */
   readonly onStep?: StepHook;
+  /**
+   * fsync every write and rename so the result survives a power loss. Tests may turn it off for
+   * speed: ordering and atomicity (what a process crash tests) do not depend on it. @default true
+   */
+  readonly durable?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -82,7 +87,7 @@ export async function configure(options: ConfigureOptions): Promise<ConfigureRes
       throw new HostsStateError(`configure: ${JSON.stringify(registry)} cannot be a registry folder name`);
     }
   }
-  const fs = new FsSteps(root, options.onStep, options.signal);
+  const fs = new FsSteps(root, options.onStep, options.signal, options.durable ?? true);
   const warnings: string[] = [];
 
   if (!(await lstatOrUndefined(root))) await fs.mkdir(root);
@@ -156,7 +161,7 @@ export async function configure(options: ConfigureOptions): Promise<ConfigureRes
     await fs.remove(join(path, CERTS_DIR));
     await removeLeftovers(fs, path, backed, NOTHING, peili);
   }
-  await fsyncDir(root);
+  await fs.syncDir(root);
   return { backupCreated, folders: plans.map((plan) => plan.name), dialTimeout, foreign, warnings };
 }
 
@@ -191,7 +196,7 @@ async function createBackup(fs: FsSteps, root: string): Promise<void> {
     `Complete backup of ${root} made by peili configure.\n`,
     0o600,
   );
-  await fsyncDir(partial);
+  await fs.syncDir(partial);
   await fs.rename(partial, join(root, BACKUP_DIR));
 }
 

@@ -32,7 +32,14 @@ export class FsSteps {
     readonly root: string,
     private readonly hook: StepHook | undefined,
     private readonly signal: AbortSignal | undefined,
+    /** fsync files and folders (survives power loss); a process crash is survived either way. */
+    private readonly durable = true,
   ) {}
+
+  /** fsyncs a folder's entries when durable. */
+  async syncDir(path: string): Promise<void> {
+    if (this.durable) await fsyncDir(path);
+  }
 
   private async step(action: string, path: string): Promise<void> {
     this.signal?.throwIfAborted();
@@ -56,13 +63,13 @@ export class FsSteps {
     try {
       await handle.writeFile(data);
       await handle.chmod(mode);
-      await handle.sync();
+      if (this.durable) await handle.sync();
     } finally {
       await handle.close();
     }
     await this.step('rename', path);
     await rename(temp, path);
-    await fsyncDir(dirname(path));
+    await this.syncDir(dirname(path));
   }
 
   /** Copies one file, symlink or directory tree from `src` to `dst`, preserving modes, owners and times. */
@@ -79,7 +86,7 @@ export class FsSteps {
       await this.mkdir(dst, 0o700);
       for (const name of orderedNames(await readdir(src)))
         await this.copy(join(src, name), join(dst, name), skip);
-      await fsyncDir(dst);
+      await this.syncDir(dst);
       await applyMetadata(dst, stat);
     } else if (stat.isFile()) {
       const temp = tempPath(dst);
@@ -87,7 +94,7 @@ export class FsSteps {
       const handle = await open(temp, 'w', stat.mode & 0o7777);
       try {
         await handle.writeFile(await readFile(src));
-        await handle.sync();
+        if (this.durable) await handle.sync();
       } finally {
         await handle.close();
       }
@@ -110,7 +117,7 @@ export class FsSteps {
   async rename(from: string, to: string): Promise<void> {
     await this.step('rename', to);
     await rename(from, to);
-    await fsyncDir(dirname(to));
+    await this.syncDir(dirname(to));
   }
 
   /** Removes a file, link or whole tree; no-op when absent. */
