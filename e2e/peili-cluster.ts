@@ -27,6 +27,8 @@ export interface PeiliClusterOptions extends Omit<ClusterOptions, 'upstreamFor'>
   readonly peerSecret?: string;
   /** Nodes whose daemon is not started at first (start it later with `startDaemon`). */
   readonly deferred?: readonly number[];
+  /** More `host:routerPort` members added to every daemon's static list (e.g. a fake, silent peer). */
+  readonly extraMembers?: readonly string[];
 }
 
 /** One node: its containerd, and the Peili daemon beside it. */
@@ -40,6 +42,8 @@ export interface PeiliNode {
   daemon(): ManagedProcess | undefined;
   startDaemon(): Promise<void>;
   stopDaemon(): Promise<void>;
+  /** SIGKILLs the daemon (no graceful shutdown, in-flight streams break) and waits until it is gone. */
+  killDaemon(): Promise<void>;
   /** Parsed Prometheus samples of this node's `/metrics` (name{labels} → value). */
   metrics(): Promise<Map<string, number>>;
 }
@@ -96,7 +100,10 @@ export async function startPeiliCluster(options: PeiliClusterOptions): Promise<P
   const nodes: PeiliNode[] = [];
   try {
     const upstreamHost = cluster.upstream.hostPort;
-    const members = cluster.nodes.map((node) => `${node.host}:${PEILI_PORTS.router}`).join(',');
+    const members = [
+      ...cluster.nodes.map((node) => `${node.host}:${PEILI_PORTS.router}`),
+      ...(options.extraMembers ?? []),
+    ].join(',');
     let secretFile: string | undefined;
     if (options.peerSecret !== undefined) {
       secretFile = join(options.dir, 'peer-secret');
@@ -165,6 +172,13 @@ export async function startPeiliCluster(options: PeiliClusterOptions): Promise<P
           await daemon?.stop({ timeoutMs: 15_000 });
           daemon = undefined;
         },
+        async killDaemon() {
+          const running = daemon;
+          daemon = undefined;
+          if (!running?.running()) return;
+          process.kill(running.pid, 'SIGKILL');
+          await running.exited;
+        },
         async metrics() {
           const response = await fetch(`${metricsUrl}/metrics`);
           return parseMetrics(await response.text());
@@ -187,4 +201,31 @@ export async function startPeiliCluster(options: PeiliClusterOptions): Promise<P
     await cluster.stop().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Polls `node`'s registry API (as its local containerd would ask it) until every digest of
+ * `repository` answers `HEAD` 200: the node's daemon found it locally or at a peer, so the peers'
+ * advertisements have arrived. Throws after `timeoutMs`.
+ */
+export async function waitUntilServed(
+  node: PeiliNode,
+  options: { ns: string; repository: string; digests: readonly string[]; kind?: 'blobs' | 'manifests'; timeoutMs?: number },
+): Promise<void> {
+  const pending = new Set(options.digests);
+  await waitFor(
+    async () => {
+      for (const digest of [...pending]) {
+        const url = `${node.mirrorUrl}/v2/${options.repository}/${options.kind ?? 'blobs'}/${digest}?ns=${encodeURIComponent(options.ns)}`;
+        const response = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+        if (response?.status === 200) pending.delete(digest);
+      }
+      return pending.size === 0;
+    },
+    {
+      timeoutMs: options.timeoutMs ?? 30_000,
+      intervalMs: 200,
+      describe: () => `${node.node.name} never found ${[...pending].join(', ')} of ${options.repository}`,
+    },
+  );
 }
