@@ -16,7 +16,9 @@ describe('imageSpecFor', () => {
   }
   for (const name of ['nope', 'sized:10', 'sized:x:1']) {
     it(`rejects ${name}`, () => {
-      assert.throws(() => imageSpecFor(name), { message: `unknown image "${name}": use app, multi, big or sized:<MiB>:<layers>` });
+      assert.throws(() => imageSpecFor(name), {
+        message: `unknown image "${name}": use app, multi, big or sized:<MiB>:<layers>`,
+      });
     });
   }
 });

@@ -26,7 +26,12 @@ export function imageSpecFor(name: string): ImageSpec {
 export function describeCluster(cluster: Cluster): Record<string, unknown> {
   return {
     pid: process.pid,
-    registry: { url: cluster.registry.url, hostPort: cluster.registry.hostPort, logPath: cluster.registry.logPath, pid: cluster.registry.pid() },
+    registry: {
+      url: cluster.registry.url,
+      hostPort: cluster.registry.hostPort,
+      logPath: cluster.registry.logPath,
+      pid: cluster.registry.pid(),
+    },
     upstream: cluster.upstream,
     proxies: cluster.proxies.map((proxy) => proxy.hostPort),
     nodes: cluster.nodes.map((node) => ({
@@ -75,9 +80,11 @@ async function main(argv: string[]): Promise<void> {
     });
     if (!values.nodes || !values.dir) throw new Error('usage: up --nodes N --dir DIR [options]');
     const scope = values['limit-scope'];
-    if (scope !== undefined && scope !== 'connection' && scope !== 'proxy') throw new Error(`--limit-scope must be connection or proxy, got "${scope}"`);
+    if (scope !== undefined && scope !== 'connection' && scope !== 'proxy')
+      throw new Error(`--limit-scope must be connection or proxy, got "${scope}"`);
     const snapshotter = values.snapshotter;
-    if (snapshotter !== undefined && snapshotter !== 'overlayfs' && snapshotter !== 'native') throw new Error(`--snapshotter must be overlayfs or native, got "${snapshotter}"`);
+    if (snapshotter !== undefined && snapshotter !== 'overlayfs' && snapshotter !== 'native')
+      throw new Error(`--snapshotter must be overlayfs or native, got "${snapshotter}"`);
     const throttled = values.rate !== undefined || values.latency !== undefined;
     const cluster = await startCluster({
       nodes: Number(values.nodes),

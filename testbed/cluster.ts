@@ -25,7 +25,9 @@ export interface ClusterOptions {
    * address, with the rate shared by all its connections (each node's own link); otherwise one
    * proxy on the registry address serves every node (`limitScope` as given, default per connection).
    */
-  readonly throttle?: Pick<ThrottleProxyOptions, 'bytesPerSecond' | 'latencyMs' | 'limitScope'> & { readonly perNode?: boolean };
+  readonly throttle?: Pick<ThrottleProxyOptions, 'bytesPerSecond' | 'latencyMs' | 'limitScope'> & {
+    readonly perNode?: boolean;
+  };
   /**
    * Registry hosts (e.g. `docker.io`, `ghcr.io`) that every node resolves against its upstream
    * (the registry or its proxy) through a hosts.toml; default none.
@@ -64,7 +66,9 @@ export interface Cluster {
 
 async function settleAll(fns: readonly (() => Promise<void>)[]): Promise<unknown[]> {
   const results = await Promise.allSettled(fns.map((fn) => fn()));
-  return results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
+  return results
+    .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+    .map((r) => r.reason as unknown);
 }
 
 /** Starts a registry and `nodes` containerd daemons; on any failure, stops what was started and rethrows. */
@@ -77,7 +81,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     throw new Error(`startCluster: nodeHosts has ${hosts.length} addresses for ${options.nodes} nodes`);
   }
   const registryHost = options.registryHost ?? '127.0.0.1';
-  const started = { nodes: [] as ContainerdNode[], proxies: [] as ThrottleProxy[], registry: undefined as RegistryProcess | undefined };
+  const started = {
+    nodes: [] as ContainerdNode[],
+    proxies: [] as ThrottleProxy[],
+    registry: undefined as RegistryProcess | undefined,
+  };
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
@@ -96,12 +104,21 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const registry = await startRegistry({ dir: join(options.dir, 'registry'), host: registryHost });
     started.registry = registry;
     const { perNode, ...throttle } = options.throttle ?? {};
-    const proxyFor = async (listenHost: string, limitScope: ThrottleProxyOptions['limitScope']): Promise<Endpoint> => {
-      const proxy = await startThrottleProxy({ target: registry.hostPort, listenHost, ...throttle, ...(limitScope ? { limitScope } : {}) });
+    const proxyFor = async (
+      listenHost: string,
+      limitScope: ThrottleProxyOptions['limitScope'],
+    ): Promise<Endpoint> => {
+      const proxy = await startThrottleProxy({
+        target: registry.hostPort,
+        listenHost,
+        ...throttle,
+        ...(limitScope ? { limitScope } : {}),
+      });
       started.proxies.push(proxy);
       return { url: proxy.url, hostPort: proxy.hostPort };
     };
-    const shared = options.throttle && !perNode ? await proxyFor(registryHost, throttle.limitScope) : undefined;
+    const shared =
+      options.throttle && !perNode ? await proxyFor(registryHost, throttle.limitScope) : undefined;
     const upstream: Endpoint = shared ?? { url: registry.url, hostPort: registry.hostPort };
     const nodeUpstreams: Endpoint[] = [];
     for (let i = 0; i < options.nodes; i++) {
@@ -109,7 +126,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     }
     const settled = await Promise.allSettled(
       Array.from({ length: options.nodes }, (_, i) =>
-        startContainerd({ dir: options.dir, name: `node${i + 1}`, host: hosts[i]!, snapshotter: options.snapshotter ?? 'overlayfs' }),
+        startContainerd({
+          dir: options.dir,
+          name: `node${i + 1}`,
+          host: hosts[i]!,
+          snapshotter: options.snapshotter ?? 'overlayfs',
+        }),
       ),
     );
     const nodes: ClusterNode[] = [];

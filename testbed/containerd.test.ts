@@ -15,13 +15,20 @@ describe('containerdPaths', () => {
       cniConf: '/s/n1/cni/conf',
       registryConfigPath: '/s/n1/certs.d',
     });
-    assert.equal(containerdPaths('/s/n1', '/etc/cri/conf.d/hosts').registryConfigPath, '/etc/cri/conf.d/hosts');
+    assert.equal(
+      containerdPaths('/s/n1', '/etc/cri/conf.d/hosts').registryConfigPath,
+      '/etc/cri/conf.d/hosts',
+    );
   });
 });
 
 describe('renderContainerdConfig', () => {
   it('renders the TESTBED.md config with the node paths, snapshotter and stream address', () => {
-    const toml = renderContainerdConfig(containerdPaths('/s/n1'), { snapshotter: 'native', host: '127.0.1.2', sandboxImage: 'x/pause:1' });
+    const toml = renderContainerdConfig(containerdPaths('/s/n1'), {
+      snapshotter: 'native',
+      host: '127.0.1.2',
+      sandboxImage: 'x/pause:1',
+    });
     assert.equal(
       toml,
       [

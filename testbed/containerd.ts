@@ -160,13 +160,22 @@ export async function startContainerd(options: ContainerdOptions): Promise<Conta
   const nodeDir = resolve(options.dir, options.name);
   const paths = containerdPaths(nodeDir, options.registryConfigPath && resolve(options.registryConfigPath));
   if (Buffer.byteLength(paths.ttrpcSocket) > MAX_SOCKET_PATH) {
-    throw new Error(`startContainerd: socket path ${paths.ttrpcSocket} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter dir`);
+    throw new Error(
+      `startContainerd: socket path ${paths.ttrpcSocket} is longer than ${MAX_SOCKET_PATH} bytes; use a shorter dir`,
+    );
   }
   const snapshotter = options.snapshotter ?? 'overlayfs';
   const configPath = join(nodeDir, 'config.toml');
   const logPath = join(nodeDir, 'containerd.log');
   const readyTimeoutMs = options.readyTimeoutMs ?? 20000;
-  for (const dir of [paths.root, paths.state, paths.opt, paths.cniBin, paths.cniConf, paths.registryConfigPath]) {
+  for (const dir of [
+    paths.root,
+    paths.state,
+    paths.opt,
+    paths.cniBin,
+    paths.cniConf,
+    paths.registryConfigPath,
+  ]) {
     await mkdir(dir, { recursive: true });
   }
   await writeFile(
@@ -194,7 +203,10 @@ export async function startContainerd(options: ContainerdOptions): Promise<Conta
       await waitFor(
         async () => {
           if (!started.running()) return died();
-          return (await stat(paths.socket).catch(() => undefined))?.isSocket() === true && socketAccepts(paths.socket);
+          return (
+            (await stat(paths.socket).catch(() => undefined))?.isSocket() === true &&
+            socketAccepts(paths.socket)
+          );
         },
         { timeoutMs: readyTimeoutMs, intervalMs: 20, describe },
       );
@@ -243,7 +255,9 @@ export async function startContainerd(options: ContainerdOptions): Promise<Conta
         return { stdout, stderr };
       } catch (err) {
         const failure = err as Error & { stderr?: string };
-        throw new Error(`ctr ${args.join(' ')} failed: ${failure.stderr?.trim() || failure.message}`, { cause: err });
+        throw new Error(`ctr ${args.join(' ')} failed: ${failure.stderr?.trim() || failure.message}`, {
+          cause: err,
+        });
       }
     },
   };

@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createCriClient, CRI_PROTO_PATH, type CriClient } from './cri-client.js';
 
-type Handler = (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, callback: grpc.sendUnaryData<unknown>) => void;
+type Handler = (
+  call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>,
+  callback: grpc.sendUnaryData<unknown>,
+) => void;
 type ServiceDef = { service: grpc.ServiceDefinition };
 
 const requests: { method: string; request: Record<string, unknown> }[] = [];
@@ -47,15 +50,24 @@ before(async () => {
       return ref === 'hang' ? undefined : { image_ref: `sha256:config-of-${ref}` };
     }),
     ListImages: record('ListImages', () => ({ images: [image] })),
-    ImageStatus: record('ImageStatus', (req) => ((req.image as { image: string }).image === 'known' ? { image } : {})),
+    ImageStatus: record('ImageStatus', (req) =>
+      (req.image as { image: string }).image === 'known' ? { image } : {},
+    ),
     RemoveImage: record('RemoveImage', () => new Error('boom')),
   });
   server.addService(root.runtime.v1.RuntimeService.service, {
-    Version: record('Version', () => ({ version: '0.1.0', runtime_name: 'fake', runtime_version: '9', runtime_api_version: 'v1' })),
+    Version: record('Version', () => ({
+      version: '0.1.0',
+      runtime_name: 'fake',
+      runtime_version: '9',
+      runtime_api_version: 'v1',
+    })),
   });
   const socket = join(dir, 'cri.sock');
   await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+    server.bindAsync(`unix://${socket}`, grpc.ServerCredentials.createInsecure(), (err) =>
+      err ? reject(err) : resolve(),
+    ),
   );
   client = createCriClient(socket, { timeoutMs: 5000 });
 });
@@ -68,12 +80,20 @@ after(async () => {
 
 describe('createCriClient', () => {
   it('pulls by ImageSpec.image and returns image_ref', async () => {
-    assert.equal(await client.pullImage('docker.io/library/app:v1'), 'sha256:config-of-docker.io/library/app:v1');
-    assert.deepEqual(requests.at(-1), { method: 'PullImage', request: { image: { image: 'docker.io/library/app:v1', annotations: {} }, auth: null } });
+    assert.equal(
+      await client.pullImage('docker.io/library/app:v1'),
+      'sha256:config-of-docker.io/library/app:v1',
+    );
+    assert.deepEqual(requests.at(-1), {
+      method: 'PullImage',
+      request: { image: { image: 'docker.io/library/app:v1', annotations: {} }, auth: null },
+    });
   });
 
   it('lists images with and without a filter, sizes as numbers', async () => {
-    const expected = [{ id: 'sha256:c0', repoTags: image.repo_tags, repoDigests: image.repo_digests, size: 1051063 }];
+    const expected = [
+      { id: 'sha256:c0', repoTags: image.repo_tags, repoDigests: image.repo_digests, size: 1051063 },
+    ];
     assert.deepEqual(await client.listImages(), expected);
     assert.deepEqual(requests.at(-1)?.request, { filter: null });
     assert.deepEqual(await client.listImages('app:v1'), expected);
@@ -86,7 +106,12 @@ describe('createCriClient', () => {
   });
 
   it('maps Version', async () => {
-    assert.deepEqual(await client.version(), { version: '0.1.0', runtimeName: 'fake', runtimeVersion: '9', runtimeApiVersion: 'v1' });
+    assert.deepEqual(await client.version(), {
+      version: '0.1.0',
+      runtimeName: 'fake',
+      runtimeVersion: '9',
+      runtimeApiVersion: 'v1',
+    });
   });
 
   it('rejects with the method and the server details', async () => {
@@ -94,7 +119,9 @@ describe('createCriClient', () => {
   });
 
   it('cancels a call through its AbortSignal, and refuses an aborted one', async () => {
-    await assert.rejects(client.pullImage('hang', AbortSignal.timeout(100)), { message: 'CRI PullImage: Cancelled on client' });
+    await assert.rejects(client.pullImage('hang', AbortSignal.timeout(100)), {
+      message: 'CRI PullImage: Cancelled on client',
+    });
     const aborted = AbortSignal.abort(new Error('stop now'));
     await assert.rejects(client.pullImage('x', aborted), { message: 'stop now' });
   });

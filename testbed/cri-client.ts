@@ -56,7 +56,12 @@ interface WireImage {
 }
 
 type Callback<T> = (err: grpc.ServiceError | null, value?: T) => void;
-type UnaryMethod = (request: object, metadata: grpc.Metadata, options: grpc.CallOptions, cb: Callback<unknown>) => grpc.ClientUnaryCall;
+type UnaryMethod = (
+  request: object,
+  metadata: grpc.Metadata,
+  options: grpc.CallOptions,
+  cb: Callback<unknown>,
+) => grpc.ClientUnaryCall;
 type ServiceClient = grpc.Client & Record<string, UnaryMethod>;
 type ServiceCtor = new (address: string, credentials: grpc.ChannelCredentials) => ServiceClient;
 
@@ -91,7 +96,12 @@ export function createCriClient(socket: string, options: CriClientOptions = {}):
   const runtime = new runtimeService(address, credentials);
   const timeoutMs = options.timeoutMs ?? 120000;
 
-  const call = <T>(client: ServiceClient, method: string, request: object, signal?: AbortSignal): Promise<T> =>
+  const call = <T>(
+    client: ServiceClient,
+    method: string,
+    request: object,
+    signal?: AbortSignal,
+  ): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       if (signal?.aborted) {
         reject(signal.reason instanceof Error ? signal.reason : new Error(`CRI ${method} aborted`));
@@ -130,7 +140,12 @@ export function createCriClient(socket: string, options: CriClientOptions = {}):
       return reply.images.map(toImage);
     },
     imageStatus: async (ref, signal) => {
-      const reply = await call<{ image: WireImage | null }>(images, 'ImageStatus', { image: { image: ref } }, signal);
+      const reply = await call<{ image: WireImage | null }>(
+        images,
+        'ImageStatus',
+        { image: { image: ref } },
+        signal,
+      );
       return reply.image ? toImage(reply.image) : undefined;
     },
     removeImage: async (ref, signal) => {

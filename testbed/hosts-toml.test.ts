@@ -15,9 +15,21 @@ after(async () => {
 
 describe('withHostTable', () => {
   const cases: { name: string; input: string; output: string }[] = [
-    { name: 'adds [host] to a server-only file', input: 'server = "http://a"', output: 'server = "http://a"\n\n[host]\n' },
-    { name: 'keeps a file with host tables', input: '[host."http://m"]\n  capabilities = ["pull"]\n', output: '[host."http://m"]\n  capabilities = ["pull"]\n' },
-    { name: 'keeps a file with an empty [host]', input: 'server = "http://a"\n[host]\n', output: 'server = "http://a"\n[host]\n' },
+    {
+      name: 'adds [host] to a server-only file',
+      input: 'server = "http://a"',
+      output: 'server = "http://a"\n\n[host]\n',
+    },
+    {
+      name: 'keeps a file with host tables',
+      input: '[host."http://m"]\n  capabilities = ["pull"]\n',
+      output: '[host."http://m"]\n  capabilities = ["pull"]\n',
+    },
+    {
+      name: 'keeps a file with an empty [host]',
+      input: 'server = "http://a"\n[host]\n',
+      output: 'server = "http://a"\n[host]\n',
+    },
   ];
   for (const { name, input, output } of cases) {
     it(name, () => assert.equal(withHostTable(input), output));
@@ -30,7 +42,10 @@ describe('upstreamHostsToml', () => {
   });
   it('renders mirrors in order before the server', () => {
     assert.equal(
-      upstreamHostsToml('http://127.0.1.1:5000', [{ url: 'http://127.0.1.2:30020' }, { url: 'http://127.0.1.3:30020', capabilities: ['pull'] }]),
+      upstreamHostsToml('http://127.0.1.1:5000', [
+        { url: 'http://127.0.1.2:30020' },
+        { url: 'http://127.0.1.3:30020', capabilities: ['pull'] },
+      ]),
       [
         'server = "http://127.0.1.1:5000"',
         '',
@@ -47,7 +62,11 @@ describe('upstreamHostsToml', () => {
 
 describe('writeHostsToml', () => {
   it('writes <configPath>/<host>/hosts.toml and returns its path', async () => {
-    const path = await writeHostsToml(join(dir, 'certs.d'), 'docker.io', 'server = "http://127.0.1.1:5000"\n');
+    const path = await writeHostsToml(
+      join(dir, 'certs.d'),
+      'docker.io',
+      'server = "http://127.0.1.1:5000"\n',
+    );
     assert.equal(path, join(dir, 'certs.d', 'docker.io', 'hosts.toml'));
     assert.equal(await readFile(path, 'utf8'), 'server = "http://127.0.1.1:5000"\n\n[host]\n');
   });

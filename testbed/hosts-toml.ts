@@ -18,7 +18,11 @@ export function withHostTable(toml: string): string {
  * file's path. `registryHost` is the host of image references (`docker.io`, `127.0.0.1:5000`,
  * or `_default`).
  */
-export async function writeHostsToml(configPath: string, registryHost: string, toml: string): Promise<string> {
+export async function writeHostsToml(
+  configPath: string,
+  registryHost: string,
+  toml: string,
+): Promise<string> {
   if (!/^(_default|[A-Za-z0-9][A-Za-z0-9.-]*(:\d+)?)$/.test(registryHost)) {
     throw new Error(`writeHostsToml: "${registryHost}" is not a registry host (name[:port] or _default)`);
   }
@@ -33,11 +37,16 @@ export async function writeHostsToml(configPath: string, registryHost: string, t
  * The hosts.toml that sends every request for a registry straight to `serverUrl` (e.g.
  * `http://127.0.0.1:5000`), optionally through mirrors tried first, in order.
  */
-export function upstreamHostsToml(serverUrl: string, mirrors: readonly { url: string; capabilities?: readonly string[] }[] = []): string {
+export function upstreamHostsToml(
+  serverUrl: string,
+  mirrors: readonly { url: string; capabilities?: readonly string[] }[] = [],
+): string {
   const lines = [`server = ${JSON.stringify(serverUrl)}`];
   for (const mirror of mirrors) {
     lines.push('', `[host.${JSON.stringify(mirror.url)}]`);
-    lines.push(`  capabilities = [${(mirror.capabilities ?? ['pull', 'resolve']).map((c) => JSON.stringify(c)).join(', ')}]`);
+    lines.push(
+      `  capabilities = [${(mirror.capabilities ?? ['pull', 'resolve']).map((c) => JSON.stringify(c)).join(', ')}]`,
+    );
   }
   return withHostTable(`${lines.join('\n')}\n`);
 }

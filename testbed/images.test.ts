@@ -6,11 +6,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { buildImage, IMAGES, layerEntries, MEDIA_TYPES, seededBytes, sizedImage, specHash, writeLayout, type ImageSpec, type OciLayout } from './images.js';
+import {
+  buildImage,
+  IMAGES,
+  layerEntries,
+  MEDIA_TYPES,
+  seededBytes,
+  sizedImage,
+  specHash,
+  writeLayout,
+  type ImageSpec,
+  type OciLayout,
+} from './images.js';
 import { parseTar } from './tar.js';
 
 const sha256 = (bytes: Buffer): string => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-const blobPath = (layout: OciLayout, digest: string): string => join(layout.dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
+const blobPath = (layout: OciLayout, digest: string): string =>
+  join(layout.dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
 const readJson = async (layout: OciLayout, digest: string): Promise<Record<string, unknown>> =>
   JSON.parse(await readFile(blobPath(layout, digest), 'utf8')) as Record<string, unknown>;
 
@@ -29,7 +41,10 @@ describe('writeLayout', () => {
     const { dir: _a, ...a } = first;
     const { dir: _b, ...b } = second;
     assert.deepEqual(a, b);
-    assert.deepEqual(await readdir(join(first.dir, 'blobs', 'sha256')), await readdir(join(second.dir, 'blobs', 'sha256')));
+    assert.deepEqual(
+      await readdir(join(first.dir, 'blobs', 'sha256')),
+      await readdir(join(second.dir, 'blobs', 'sha256')),
+    );
   });
 
   it('pins the uncompressed layer digests and the config digest (the CRI image id) of IMAGES.app', async () => {
@@ -40,13 +55,18 @@ describe('writeLayout', () => {
       'sha256:d2400df07202a05f98cf933e6cea974d840853613ca84f63a2ba7edfb3c9af39',
       'sha256:73af527c6e47c477be7aad88a673ed4f5b419693dfdc2b3ae2cace4a96a46339',
     ]);
-    assert.equal(layout.images[0]?.configDigest, 'sha256:d4adc97dc81c4f3c033df1c8022f3a541dc30195bef3d7508f9528d5d7d9f56b');
+    assert.equal(
+      layout.images[0]?.configDigest,
+      'sha256:d4adc97dc81c4f3c033df1c8022f3a541dc30195bef3d7508f9528d5d7d9f56b',
+    );
   });
 
   it('writes a valid OCI layout: every blob named by its sha256, config diff_ids of the uncompressed tars', async () => {
     const layout = await writeLayout(IMAGES.app, join(work, 'app-valid'));
     assert.equal(await readFile(join(layout.dir, 'oci-layout'), 'utf8'), '{"imageLayoutVersion":"1.0.0"}');
-    const index = JSON.parse(await readFile(join(layout.dir, 'index.json'), 'utf8')) as { manifests: Record<string, unknown>[] };
+    const index = JSON.parse(await readFile(join(layout.dir, 'index.json'), 'utf8')) as {
+      manifests: Record<string, unknown>[];
+    };
     assert.deepEqual(index.manifests, [
       {
         mediaType: MEDIA_TYPES.manifest,
@@ -74,8 +94,14 @@ describe('writeLayout', () => {
     for (const [i, digest] of image.layerDigests.entries()) {
       assert.equal(sha256(gunzipSync(await readFile(blobPath(layout, digest)))), image.diffIds[i]);
     }
-    assert.equal(layout.totalSize, layout.blobs.reduce((sum, b) => sum + b.size, 0));
-    assert.ok(layout.totalSize > 1_000_000 && layout.totalSize < 1_150_000, `app is about 1 MiB, got ${layout.totalSize}`);
+    assert.equal(
+      layout.totalSize,
+      layout.blobs.reduce((sum, b) => sum + b.size, 0),
+    );
+    assert.ok(
+      layout.totalSize > 1_000_000 && layout.totalSize < 1_150_000,
+      `app is about 1 MiB, got ${layout.totalSize}`,
+    );
   });
 
   it('writes reproducible tars: mtime 0, parent directories first, the given contents', async () => {
@@ -117,11 +143,17 @@ describe('writeLayout', () => {
   });
 
   it('keeps plain tar layers uncompressed, so the layer digest is the diff id', async () => {
-    const spec: ImageSpec = { name: 'raw', layers: [{ compression: 'none', files: [{ path: '/x', size: 1000 }] }] };
+    const spec: ImageSpec = {
+      name: 'raw',
+      layers: [{ compression: 'none', files: [{ path: '/x', size: 1000 }] }],
+    };
     const layout = await writeLayout(spec, join(work, 'raw'));
     const image = layout.images[0]!;
     assert.equal(image.layerDigests[0], image.diffIds[0]);
-    assert.equal(layout.blobs.find((b) => b.digest === image.layerDigests[0])?.mediaType, MEDIA_TYPES.layerTar);
+    assert.equal(
+      layout.blobs.find((b) => b.digest === image.layerDigests[0])?.mediaType,
+      MEDIA_TYPES.layerTar,
+    );
   });
 });
 
@@ -176,7 +208,12 @@ describe('buildImage locking', () => {
 describe('specHash', () => {
   it('ignores key order and undefined fields but not content', () => {
     const a: ImageSpec = { name: 'x', tag: 'v1', layers: [{ files: [{ path: '/a', size: 1 }] }] };
-    const b: ImageSpec = { layers: [{ files: [{ size: 1, path: '/a' }] }], tag: 'v1', name: 'x', cmd: undefined };
+    const b: ImageSpec = {
+      layers: [{ files: [{ size: 1, path: '/a' }] }],
+      tag: 'v1',
+      name: 'x',
+      cmd: undefined,
+    };
     const c: ImageSpec = { name: 'x', tag: 'v1', layers: [{ files: [{ path: '/a', size: 2 }] }] };
     assert.equal(specHash(a), specHash(b));
     assert.notEqual(specHash(a), specHash(c));
@@ -234,7 +271,13 @@ describe('layerEntries', () => {
   }
 
   it('adds each parent directory once, before its first file', () => {
-    const entries = layerEntries('t', { files: [{ path: '/a/b/c', content: 'x' }, { path: '/a/d', size: 3 }, { path: '/e', content: '' }] });
+    const entries = layerEntries('t', {
+      files: [
+        { path: '/a/b/c', content: 'x' },
+        { path: '/a/d', size: 3 },
+        { path: '/e', content: '' },
+      ],
+    });
     assert.deepEqual(
       entries.map((e) => [e.path, e.type, e.size]),
       [

@@ -179,7 +179,8 @@ export function layerEntries(imageName: string, layer: LayerSpec): TarEntry[] {
       entries.push({ path, type: 'file', mode: file.mode, size: bytes.length, content: () => [bytes] });
     } else {
       const size = file.size ?? 0;
-      if (!Number.isSafeInteger(size) || size < 0) throw new Error(`image ${imageName}: size of ${file.path} must be a whole number ≥ 0, got ${size}`);
+      if (!Number.isSafeInteger(size) || size < 0)
+        throw new Error(`image ${imageName}: size of ${file.path} must be a whole number ≥ 0, got ${size}`);
       const seed = file.seed ?? `${imageName}:${file.path}`;
       entries.push({ path, type: 'file', mode: file.mode, size, content: () => seededBytes(seed, size) });
     }
@@ -213,7 +214,11 @@ async function writeLayer(blobsDir: string, imageName: string, layer: LayerSpec)
   const hex = stored.hash.digest('hex');
   await rename(tmp, join(blobsDir, hex));
   return {
-    descriptor: { digest: `sha256:${hex}`, size: stored.size, mediaType: gzip ? MEDIA_TYPES.layerGzip : MEDIA_TYPES.layerTar },
+    descriptor: {
+      digest: `sha256:${hex}`,
+      size: stored.size,
+      mediaType: gzip ? MEDIA_TYPES.layerGzip : MEDIA_TYPES.layerTar,
+    },
     diffId: `sha256:${raw.hash.digest('hex')}`,
   };
 }
@@ -269,7 +274,10 @@ export async function writeLayout(spec: ImageSpec, dir: string): Promise<OciLayo
             ...(spec.labels ? { Labels: canonical(spec.labels) } : {}),
           },
           rootfs: { type: 'layers', diff_ids: layers.map((layer) => layer.diffId) },
-          history: layers.map((_, i) => ({ created: EPOCH, created_by: `peili testbed: ${spec.name} layer ${i}` })),
+          history: layers.map((_, i) => ({
+            created: EPOCH,
+            created_by: `peili testbed: ${spec.name} layer ${i}`,
+          })),
         },
         MEDIA_TYPES.config,
       ),
@@ -281,7 +289,11 @@ export async function writeLayout(spec: ImageSpec, dir: string): Promise<OciLayo
           schemaVersion: 2,
           mediaType: MEDIA_TYPES.manifest,
           config: { mediaType: config.mediaType, digest: config.digest, size: config.size },
-          layers: layers.map(({ descriptor }) => ({ mediaType: descriptor.mediaType, digest: descriptor.digest, size: descriptor.size })),
+          layers: layers.map(({ descriptor }) => ({
+            mediaType: descriptor.mediaType,
+            digest: descriptor.digest,
+            size: descriptor.size,
+          })),
         },
         MEDIA_TYPES.manifest,
       ),
@@ -313,7 +325,12 @@ export async function writeLayout(spec: ImageSpec, dir: string): Promise<OciLayo
         {
           schemaVersion: 2,
           mediaType: MEDIA_TYPES.index,
-          manifests: manifestDescriptors.map((m) => ({ mediaType: m.mediaType, digest: m.digest, size: m.size, platform: m.platform })),
+          manifests: manifestDescriptors.map((m) => ({
+            mediaType: m.mediaType,
+            digest: m.digest,
+            size: m.size,
+            platform: m.platform,
+          })),
         },
         MEDIA_TYPES.index,
       ),
@@ -407,7 +424,8 @@ async function buildCached(spec: ImageSpec, cacheDir: string, dir: string): Prom
     }
     const done = await readCached(dir);
     if (done) return done;
-    if (Date.now() > deadline) throw new Error(`buildImage ${spec.name}: waited ${LOCK_WAIT_MS} ms for the build held by ${lock}`);
+    if (Date.now() > deadline)
+      throw new Error(`buildImage ${spec.name}: waited ${LOCK_WAIT_MS} ms for the build held by ${lock}`);
   }
   try {
     const done = await readCached(dir);
@@ -448,9 +466,14 @@ async function readCached(dir: string): Promise<OciLayout | undefined> {
  * An image of about `totalMiB` MiB of random bytes split evenly over `layers` gzip layers (the
  * benchmark images: `sizedImage(10, 1)`, `sizedImage(100, 4)`).
  */
-export function sizedImage(totalMiB: number, layers: number, options: { compression?: 'gzip' | 'none'; tag?: string } = {}): ImageSpec {
+export function sizedImage(
+  totalMiB: number,
+  layers: number,
+  options: { compression?: 'gzip' | 'none'; tag?: string } = {},
+): ImageSpec {
   if (!(totalMiB > 0)) throw new Error(`sizedImage: totalMiB must be > 0, got ${totalMiB}`);
-  if (!Number.isInteger(layers) || layers < 1) throw new Error(`sizedImage: layers must be a whole number ≥ 1, got ${layers}`);
+  if (!Number.isInteger(layers) || layers < 1)
+    throw new Error(`sizedImage: layers must be a whole number ≥ 1, got ${layers}`);
   const total = Math.round(totalMiB * MiB);
   const per = Math.floor(total / layers);
   const name = `sized-${totalMiB}m-${layers}l`;
@@ -471,8 +494,18 @@ export const IMAGES = {
     name: 'app',
     cmd: ['/app/hello.txt'],
     layers: [
-      { files: [{ path: '/app/hello.txt', content: 'hello from peili\n' }, { path: '/app/data.bin', size: 512 * 1024 }] },
-      { files: [{ path: '/etc/app.conf', content: 'greeting = "hello"\n' }, { path: '/etc/app.bin', size: 256 * 1024 }] },
+      {
+        files: [
+          { path: '/app/hello.txt', content: 'hello from peili\n' },
+          { path: '/app/data.bin', size: 512 * 1024 },
+        ],
+      },
+      {
+        files: [
+          { path: '/etc/app.conf', content: 'greeting = "hello"\n' },
+          { path: '/etc/app.bin', size: 256 * 1024 },
+        ],
+      },
       { files: [{ path: '/srv/assets.bin', size: 256 * 1024 }] },
     ],
   },
@@ -484,8 +517,30 @@ export const IMAGES = {
       { files: [{ path: '/etc/multi.conf', content: 'shared = true\n' }] },
     ],
     platforms: [
-      { os: 'linux', architecture: 'amd64', layers: [{ files: [{ path: '/etc/arch', content: 'amd64\n' }, { path: '/opt/arch.bin', size: 64 * 1024, seed: 'multi:amd64' }] }] },
-      { os: 'linux', architecture: 'arm64', layers: [{ files: [{ path: '/etc/arch', content: 'arm64\n' }, { path: '/opt/arch.bin', size: 64 * 1024, seed: 'multi:arm64' }] }] },
+      {
+        os: 'linux',
+        architecture: 'amd64',
+        layers: [
+          {
+            files: [
+              { path: '/etc/arch', content: 'amd64\n' },
+              { path: '/opt/arch.bin', size: 64 * 1024, seed: 'multi:amd64' },
+            ],
+          },
+        ],
+      },
+      {
+        os: 'linux',
+        architecture: 'arm64',
+        layers: [
+          {
+            files: [
+              { path: '/etc/arch', content: 'arm64\n' },
+              { path: '/opt/arch.bin', size: 64 * 1024, seed: 'multi:arm64' },
+            ],
+          },
+        ],
+      },
     ],
   },
   /** ~200 MiB: one gzip layer holding one file of random bytes (gzip ≈ raw size). */

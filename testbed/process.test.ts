@@ -27,12 +27,19 @@ describe('startProcess', () => {
       const log = await readFile(logPath, 'utf8');
       assert.match(log, new RegExp(`^${word} ${child.pid}$`, 'm'));
     }
-    const lines = (await readFile(logPath, 'utf8')).split('\n').filter((l) => !l.startsWith('--- testbed: start'));
-    assert.deepEqual(lines.slice(0, 1).map((l) => l.split(' ')[0]), ['first']);
+    const lines = (await readFile(logPath, 'utf8'))
+      .split('\n')
+      .filter((l) => !l.startsWith('--- testbed: start'));
+    assert.deepEqual(
+      lines.slice(0, 1).map((l) => l.split(' ')[0]),
+      ['first'],
+    );
   });
 
   it('stops a child with SIGTERM', async () => {
-    const child = await startProcess(node, ['-e', 'setInterval(() => {}, 1000)'], { logPath: join(dir, 'term.log') });
+    const child = await startProcess(node, ['-e', 'setInterval(() => {}, 1000)'], {
+      logPath: join(dir, 'term.log'),
+    });
     assert.equal(child.running(), true);
     const before = liveProcessCount();
     assert.deepEqual(await child.stop(), { code: null, signal: 'SIGTERM' });
@@ -42,8 +49,15 @@ describe('startProcess', () => {
 
   it('escalates to SIGKILL when SIGTERM is ignored', async () => {
     const logPath = join(dir, 'kill.log');
-    const child = await startProcess(node, ['-e', "process.on('SIGTERM', () => {}); console.log('ready'); setInterval(() => {}, 1000)"], { logPath });
-    await waitFor(async () => /^ready$/m.test(await readFile(logPath, 'utf8')), { timeoutMs: 5000, describe: () => 'child not ready' });
+    const child = await startProcess(
+      node,
+      ['-e', "process.on('SIGTERM', () => {}); console.log('ready'); setInterval(() => {}, 1000)"],
+      { logPath },
+    );
+    await waitFor(async () => /^ready$/m.test(await readFile(logPath, 'utf8')), {
+      timeoutMs: 5000,
+      describe: () => 'child not ready',
+    });
     const started = Date.now();
     assert.deepEqual(await child.stop({ timeoutMs: 200 }), { code: null, signal: 'SIGKILL' });
     assert.ok(Date.now() - started < 2000);
@@ -58,7 +72,10 @@ describe('startProcess', () => {
 
 describe('waitFor', () => {
   it('throws the described message after the timeout', async () => {
-    await assert.rejects(waitFor(async () => false, { timeoutMs: 50, intervalMs: 10, describe: () => 'never ready' }), { message: 'never ready' });
+    await assert.rejects(
+      waitFor(async () => false, { timeoutMs: 50, intervalMs: 10, describe: () => 'never ready' }),
+      { message: 'never ready' },
+    );
   });
 });
 
@@ -76,9 +93,13 @@ describe('reapOrphans', () => {
     const spawned = Promise.all([once(orphan, 'spawn'), once(kept, 'spawn')]);
     try {
       await spawned;
-      const record = (pid: number, ownerPid: number, args: string[]): string => JSON.stringify({ pid, owner: ownerPid, argv: args });
+      const record = (pid: number, ownerPid: number, args: string[]): string =>
+        JSON.stringify({ pid, owner: ownerPid, argv: args });
       await writeFile(join(pids, 'orphan.json'), record(orphan.pid!, deadOwner, argv));
-      await writeFile(join(pids, 'reused.json'), record(kept.pid!, deadOwner, [node, '-e', 'something else']));
+      await writeFile(
+        join(pids, 'reused.json'),
+        record(kept.pid!, deadOwner, [node, '-e', 'something else']),
+      );
       await writeFile(join(pids, 'owned.json'), record(kept.pid!, process.pid, argv));
       assert.deepEqual(reapOrphans(pids), [orphan.pid]);
       assert.deepEqual(await orphanExit, [null, 'SIGTERM']);

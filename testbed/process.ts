@@ -2,7 +2,16 @@
 // log file, stops them by their real PID, and keeps a process-wide list so that nothing is left
 // running when the test process exits or is interrupted.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TESTBED_HOME } from './scratch.js';
 
@@ -126,7 +135,10 @@ function installHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
   const reaped = reapOrphans();
-  if (reaped.length > 0) console.warn(`testbed: sent SIGTERM to ${reaped.length} orphaned test bed process(es): ${reaped.join(', ')}`);
+  if (reaped.length > 0)
+    console.warn(
+      `testbed: sent SIGTERM to ${reaped.length} orphaned test bed process(es): ${reaped.join(', ')}`,
+    );
   process.on('exit', () => {
     for (const child of live) child.kill('SIGKILL');
   });
@@ -232,7 +244,12 @@ export async function startProcess(
 /** Polls `check` every `intervalMs` until it returns true, throwing `describe()` after `timeoutMs`. */
 export async function waitFor(
   check: () => Promise<boolean>,
-  options: { timeoutMs: number; intervalMs?: number; describe: () => Promise<string> | string; signal?: AbortSignal },
+  options: {
+    timeoutMs: number;
+    intervalMs?: number;
+    describe: () => Promise<string> | string;
+    signal?: AbortSignal;
+  },
 ): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {

@@ -16,10 +16,30 @@ const layout = (indexDigest?: string): OciLayout => ({
 });
 
 describe('pushArgs', () => {
-  const cases: { name: string; layout: OciLayout; options: Parameters<typeof pushArgs>[2]; flags: string[] }[] = [
-    { name: 'single manifest: preserve digests, no --all', layout: layout(), options: {}, flags: ['--preserve-digests'] },
-    { name: 'index: --all by default', layout: layout('sha256:i'), options: {}, flags: ['--all', '--preserve-digests'] },
-    { name: 'index with all: false', layout: layout('sha256:i'), options: { all: false, preserveDigests: false }, flags: [] },
+  const cases: {
+    name: string;
+    layout: OciLayout;
+    options: Parameters<typeof pushArgs>[2];
+    flags: string[];
+  }[] = [
+    {
+      name: 'single manifest: preserve digests, no --all',
+      layout: layout(),
+      options: {},
+      flags: ['--preserve-digests'],
+    },
+    {
+      name: 'index: --all by default',
+      layout: layout('sha256:i'),
+      options: {},
+      flags: ['--all', '--preserve-digests'],
+    },
+    {
+      name: 'index with all: false',
+      layout: layout('sha256:i'),
+      options: { all: false, preserveDigests: false },
+      flags: [],
+    },
   ];
   for (const { name, layout: l, options, flags } of cases) {
     it(name, () => {

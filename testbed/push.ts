@@ -21,7 +21,8 @@ export interface PushOptions {
 
 /** The skopeo arguments {@link pushImage} runs. */
 export function pushArgs(layout: OciLayout, target: string, options: PushOptions = {}): string[] {
-  if (target.includes('://')) throw new Error(`pushImage: target must be host:port/repository:tag without a scheme, got "${target}"`);
+  if (target.includes('://'))
+    throw new Error(`pushImage: target must be host:port/repository:tag without a scheme, got "${target}"`);
   return [
     'copy',
     '--quiet',
@@ -37,9 +38,15 @@ export function pushArgs(layout: OciLayout, target: string, options: PushOptions
 export async function pushImage(layout: OciLayout, target: string, options: PushOptions = {}): Promise<void> {
   const args = pushArgs(layout, target, options);
   try {
-    await execFileAsync('skopeo', args, { timeout: options.timeoutMs ?? 120000, signal: options.signal, maxBuffer: 16 * 1024 * 1024 });
+    await execFileAsync('skopeo', args, {
+      timeout: options.timeoutMs ?? 120000,
+      signal: options.signal,
+      maxBuffer: 16 * 1024 * 1024,
+    });
   } catch (err) {
     const failure = err as Error & { stderr?: string };
-    throw new Error(`skopeo ${args.join(' ')} failed: ${failure.stderr?.trim() || failure.message}`, { cause: err });
+    throw new Error(`skopeo ${args.join(' ')} failed: ${failure.stderr?.trim() || failure.message}`, {
+      cause: err,
+    });
   }
 }

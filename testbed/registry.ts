@@ -89,7 +89,8 @@ export async function startRegistry(options: RegistryOptions): Promise<RegistryP
     try {
       await waitFor(
         async () => {
-          if (!started.running()) throw new Error(`docker-registry exited early:\n${await tailFile(logPath)}`);
+          if (!started.running())
+            throw new Error(`docker-registry exited early:\n${await tailFile(logPath)}`);
           try {
             const res = await fetch(`${url}/v2/`, {
               headers: { 'user-agent': PROBE_USER_AGENT },
@@ -103,7 +104,8 @@ export async function startRegistry(options: RegistryOptions): Promise<RegistryP
         },
         {
           timeoutMs: readyTimeoutMs,
-          describe: async () => `docker-registry at ${url} not ready after ${readyTimeoutMs} ms:\n${await tailFile(logPath)}`,
+          describe: async () =>
+            `docker-registry at ${url} not ready after ${readyTimeoutMs} ms:\n${await tailFile(logPath)}`,
         },
       );
     } catch (err) {

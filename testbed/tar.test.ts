@@ -11,7 +11,13 @@ const file = (path: string, text: string): TarEntry => ({
 
 describe('tarStream', () => {
   it('round-trips files and directories with 512-byte padding and two closing blocks', () => {
-    const archive = Buffer.concat([...tarStream([{ path: 'd/', type: 'directory', size: 0 }, file('d/a.txt', 'hello'), file('d/empty', '')])]);
+    const archive = Buffer.concat([
+      ...tarStream([
+        { path: 'd/', type: 'directory', size: 0 },
+        file('d/a.txt', 'hello'),
+        file('d/empty', ''),
+      ]),
+    ]);
     // 3 headers + 1 content block + 2 zero blocks
     assert.equal(archive.length, 6 * 512);
     assert.deepEqual(
@@ -39,7 +45,9 @@ describe('tarStream', () => {
 describe('tarHeader', () => {
   it('rejects a path that fits neither the name nor the prefix field', () => {
     const path = 'x'.repeat(101);
-    assert.throws(() => tarHeader({ path, type: 'file', size: 0 }), { message: `tar: path "${path}" is too long for ustar` });
+    assert.throws(() => tarHeader({ path, type: 'file', size: 0 }), {
+      message: `tar: path "${path}" is too long for ustar`,
+    });
   });
 
   it('writes a checksum that parseTar verifies, and parseTar rejects a corrupted one', () => {

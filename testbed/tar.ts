@@ -37,7 +37,8 @@ function splitName(path: string): { name: string; prefix: string } {
     if (path[i] !== '/') continue;
     const prefix = path.slice(0, i);
     const name = path.slice(i + 1);
-    if (Buffer.byteLength(prefix) <= 155 && Buffer.byteLength(name) <= 100 && name.length > 0) return { name, prefix };
+    if (Buffer.byteLength(prefix) <= 155 && Buffer.byteLength(name) <= 100 && name.length > 0)
+      return { name, prefix };
   }
   throw new Error(`tar: path "${path}" is too long for ustar`);
 }
@@ -75,7 +76,8 @@ export function* tarStream(entries: Iterable<TarEntry>): Generator<Buffer> {
       written += chunk.length;
       yield chunk;
     }
-    if (written !== entry.size) throw new Error(`tar: ${entry.path} produced ${written} bytes, expected ${entry.size}`);
+    if (written !== entry.size)
+      throw new Error(`tar: ${entry.path} produced ${written} bytes, expected ${entry.size}`);
     const pad = (BLOCK - (entry.size % BLOCK)) % BLOCK;
     if (pad > 0) yield Buffer.alloc(pad, 0);
   }
@@ -97,7 +99,10 @@ export function parseTar(archive: Buffer): ParsedTarEntry[] {
   const entries: ParsedTarEntry[] = [];
   let offset = 0;
   const field = (start: number, length: number): string =>
-    archive.subarray(offset + start, offset + start + length).toString('utf8').replace(/\0.*$/s, '');
+    archive
+      .subarray(offset + start, offset + start + length)
+      .toString('utf8')
+      .replace(/\0.*$/s, '');
   const octal = (start: number, length: number): number => parseInt(field(start, length).trim() || '0', 8);
   while (offset + BLOCK <= archive.length) {
     const header = archive.subarray(offset, offset + BLOCK);

@@ -33,7 +33,9 @@ function cri(socket: string): CriClient {
 }
 
 async function blobSize(contentPath: string, digest: string): Promise<number | undefined> {
-  const info = await stat(join(contentPath, 'blobs', 'sha256', digest.slice('sha256:'.length))).catch(() => undefined);
+  const info = await stat(join(contentPath, 'blobs', 'sha256', digest.slice('sha256:'.length))).catch(
+    () => undefined,
+  );
   return info?.size;
 }
 
@@ -48,7 +50,11 @@ function alive(pid: number): boolean {
 
 before(async () => {
   // The 200 MiB image is cached under .testbed/cache after the first build on a machine.
-  [app, multi, big] = await Promise.all([buildImage(IMAGES.app), buildImage(IMAGES.multi), buildImage(IMAGES.big)]);
+  [app, multi, big] = await Promise.all([
+    buildImage(IMAGES.app),
+    buildImage(IMAGES.multi),
+    buildImage(IMAGES.big),
+  ]);
   dir = await createScratchDir('testbed-int');
   cluster = await startCluster({
     nodes: 2,
@@ -68,7 +74,9 @@ after(async () => {
 describe('test bed, end to end', { timeout: 120000 }, () => {
   it('pushes the app image with its digests kept', async () => {
     await pushImage(app, `${cluster.registry.hostPort}/library/app:v1`);
-    const res = await fetch(`${cluster.registry.url}/v2/library/app/manifests/v1`, { headers: { accept: MEDIA_TYPES.manifest } });
+    const res = await fetch(`${cluster.registry.url}/v2/library/app/manifests/v1`, {
+      headers: { accept: MEDIA_TYPES.manifest },
+    });
     await res.arrayBuffer();
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('docker-content-digest'), app.topDigest);
@@ -89,17 +97,28 @@ describe('test bed, end to end', { timeout: 120000 }, () => {
       app.images[0]!.configDigest,
     ]);
     // discard_unpacked_layers = false: every blob stays in the content store after unpack.
-    for (const blob of app.blobs) assert.equal(await blobSize(node.contentPath, blob.digest), blob.size, blob.digest);
+    for (const blob of app.blobs)
+      assert.equal(await blobSize(node.contentPath, blob.digest), blob.size, blob.digest);
 
     const listed = await client.listImages();
     assert.deepEqual(
       listed.map((i) => [i.id, i.repoTags, i.repoDigests]),
-      [[app.images[0]!.configDigest, ['docker.io/library/app:v1'], [`docker.io/library/app@${app.topDigest}`]]],
+      [
+        [
+          app.images[0]!.configDigest,
+          ['docker.io/library/app:v1'],
+          [`docker.io/library/app@${app.topDigest}`],
+        ],
+      ],
     );
     const requests = await cluster.registry.requestLog();
     for (const digest of app.images[0]!.layerDigests) {
       assert.ok(
-        requests.some((line) => line.includes(`"GET /v2/library/app/blobs/${digest}?ns=docker.io HTTP/1.1" 200`) && line.includes('containerd/')),
+        requests.some(
+          (line) =>
+            line.includes(`"GET /v2/library/app/blobs/${digest}?ns=docker.io HTTP/1.1" 200`) &&
+            line.includes('containerd/'),
+        ),
         `no containerd GET of ${digest} in the registry log`,
       );
     }
@@ -112,7 +131,8 @@ describe('test bed, end to end', { timeout: 120000 }, () => {
     const [amd64, arm64] = multi.images;
     assert.equal(imageRef, amd64?.configDigest);
     const present = [multi.indexDigest!, amd64!.manifestDigest, amd64!.configDigest, ...amd64!.layerDigests];
-    for (const digest of present) assert.notEqual(await blobSize(node.contentPath, digest), undefined, digest);
+    for (const digest of present)
+      assert.notEqual(await blobSize(node.contentPath, digest), undefined, digest);
     assert.equal(await blobSize(node.contentPath, arm64!.manifestDigest), undefined);
     assert.equal(await blobSize(node.contentPath, arm64!.layerDigests[2]!), undefined);
   });
@@ -156,7 +176,10 @@ describe('test bed, end to end', { timeout: 120000 }, () => {
     assert.equal(cluster.registry.pid(), undefined);
     await assert.rejects(fetch(`${cluster.registry.url}/v2/`));
     await cluster.registry.start();
-    const res = await fetch(`${cluster.registry.url}/v2/test/multi/manifests/v1`, { method: 'HEAD', headers: { accept: MEDIA_TYPES.index } });
+    const res = await fetch(`${cluster.registry.url}/v2/test/multi/manifests/v1`, {
+      method: 'HEAD',
+      headers: { accept: MEDIA_TYPES.index },
+    });
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('docker-content-digest'), multi.indexDigest);
   });
@@ -174,9 +197,12 @@ describe('test bed, end to end', { timeout: 120000 }, () => {
         upstreamHostsToml(cluster.registry.url, [{ url: `http://${NODE_HOSTS[1]}:${port}` }]),
       );
       const started = Date.now();
-      await assert.rejects(cri(node.socket).pullImage('hang.test/library/app:v1', AbortSignal.timeout(1000)), {
-        message: 'CRI PullImage: Cancelled on client',
-      });
+      await assert.rejects(
+        cri(node.socket).pullImage('hang.test/library/app:v1', AbortSignal.timeout(1000)),
+        {
+          message: 'CRI PullImage: Cancelled on client',
+        },
+      );
       assert.ok(Date.now() - started < 5000);
     } finally {
       silent.close();
@@ -221,8 +247,14 @@ describe('startCluster with throttling', { timeout: 60000 }, () => {
       assert.equal(await client.pullImage('docker.io/library/sized:v1'), image.images[0]!.configDigest);
       const elapsed = Date.now() - started;
       t.diagnostic(`10 MiB through 100 Mbit/s + 20 ms RTT: ${elapsed} ms`);
-      assert.ok(throttled.proxies[0]!.bytesDown() >= image.totalSize, `proxy carried ${throttled.proxies[0]!.bytesDown()} bytes`);
-      assert.ok(elapsed >= (image.totalSize / bytesPerSecond) * 1000, `pull took ${elapsed} ms, faster than the link allows`);
+      assert.ok(
+        throttled.proxies[0]!.bytesDown() >= image.totalSize,
+        `proxy carried ${throttled.proxies[0]!.bytesDown()} bytes`,
+      );
+      assert.ok(
+        elapsed >= (image.totalSize / bytesPerSecond) * 1000,
+        `pull took ${elapsed} ms, faster than the link allows`,
+      );
     } finally {
       await throttled.stop();
       await rm(scratch, { recursive: true, force: true });
@@ -234,7 +266,12 @@ describe('startCluster cleanup', { timeout: 60000 }, () => {
   it('stop() leaves no process running', async () => {
     const scratch = await createScratchDir('cluster-stop');
     try {
-      const small = await startCluster({ nodes: 1, dir: scratch, registryHost: REGISTRY_HOST, nodeHosts: ['127.0.1.4'] });
+      const small = await startCluster({
+        nodes: 1,
+        dir: scratch,
+        registryHost: REGISTRY_HOST,
+        nodeHosts: ['127.0.1.4'],
+      });
       const pids = [small.registry.pid()!, small.nodes[0]!.pid()!];
       assert.ok(pids.every(alive));
       await small.stop();
@@ -251,10 +288,16 @@ describe('startCluster cleanup', { timeout: 60000 }, () => {
     try {
       // A scratch path this long makes the node's socket path too long for a unix socket.
       const deep = join(scratch, 'x'.repeat(90));
-      await assert.rejects(startCluster({ nodes: 1, dir: deep, registryHost: REGISTRY_HOST, nodeHosts: ['127.0.1.5'] }), (err: Error) => {
-        assert.match(err.message, /^startContainerd: socket path .* is longer than 107 bytes; use a shorter dir$/);
-        return true;
-      });
+      await assert.rejects(
+        startCluster({ nodes: 1, dir: deep, registryHost: REGISTRY_HOST, nodeHosts: ['127.0.1.5'] }),
+        (err: Error) => {
+          assert.match(
+            err.message,
+            /^startContainerd: socket path .* is longer than 107 bytes; use a shorter dir$/,
+          );
+          return true;
+        },
+      );
       assert.equal(liveProcessCount(), running);
     } finally {
       await rm(scratch, { recursive: true, force: true });

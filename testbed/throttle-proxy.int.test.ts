@@ -51,7 +51,12 @@ after(async () => {
 describe('startThrottleProxy', () => {
   it('delivers at the configured rate (within 20%), and all of the bytes', { timeout: 20000 }, async (t) => {
     const bytesPerSecond = 4 * 1024 * 1024;
-    const proxy = await startThrottleProxy({ target: sinkTarget, listenHost: HOST, bytesPerSecond, latencyMs: 5 });
+    const proxy = await startThrottleProxy({
+      target: sinkTarget,
+      listenHost: HOST,
+      bytesPerSecond,
+      latencyMs: 5,
+    });
     proxies.push(proxy);
     const socket = await connect(proxy.hostPort);
     let received = 0;
@@ -68,77 +73,112 @@ describe('startThrottleProxy', () => {
     assert.equal(proxy.bytesDown(), PAYLOAD);
     const rate = (received - 16 * 1024) / ((last - first) / 1000);
     t.diagnostic(`one connection: ${Math.round(rate)} B/s for ${bytesPerSecond} B/s`);
-    assert.ok(Math.abs(rate - bytesPerSecond) / bytesPerSecond < 0.2, `measured ${Math.round(rate)} B/s, set ${bytesPerSecond} B/s`);
-  });
-
-  it('shares one rate between connections with limitScope proxy (within 20%)', { timeout: 20000 }, async (t) => {
-    const bytesPerSecond = 8 * 1024 * 1024;
-    const proxy = await startThrottleProxy({ target: sinkTarget, listenHost: HOST, bytesPerSecond, limitScope: 'proxy' });
-    proxies.push(proxy);
-    const sockets = await Promise.all([connect(proxy.hostPort), connect(proxy.hostPort)]);
-    // First to last byte over both connections: connection setup is not part of the link.
-    let first = 0;
-    let last = 0;
-    const sizes = await Promise.all(
-      sockets.map(async (socket) => {
-        let received = 0;
-        socket.on('data', (chunk: Buffer) => {
-          if (first === 0) first = performance.now();
-          received += chunk.length;
-          last = performance.now();
-        });
-        await once(socket, 'end');
-        socket.destroy();
-        return received;
-      }),
+    assert.ok(
+      Math.abs(rate - bytesPerSecond) / bytesPerSecond < 0.2,
+      `measured ${Math.round(rate)} B/s, set ${bytesPerSecond} B/s`,
     );
-    const rate = (2 * PAYLOAD - 16 * 1024) / ((last - first) / 1000);
-    t.diagnostic(`two connections, shared: ${Math.round(rate)} B/s for ${bytesPerSecond} B/s`);
-    assert.deepEqual(sizes, [PAYLOAD, PAYLOAD]);
-    assert.ok(Math.abs(rate - bytesPerSecond) / bytesPerSecond < 0.2, `measured ${Math.round(rate)} B/s in total, set ${bytesPerSecond} B/s`);
   });
 
-  it('adds the one-way delay in each direction (round trip within 20% of 2 × latencyMs)', { timeout: 20000 }, async (t) => {
-    const latencyMs = 40;
-    const proxy = await startThrottleProxy({ target: echoTarget, listenHost: HOST, latencyMs });
-    proxies.push(proxy);
-    const socket = await connect(proxy.hostPort);
-    const rtts: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const sent = performance.now();
-      socket.write(`ping ${i}`);
+  it(
+    'shares one rate between connections with limitScope proxy (within 20%)',
+    { timeout: 20000 },
+    async (t) => {
+      const bytesPerSecond = 8 * 1024 * 1024;
+      const proxy = await startThrottleProxy({
+        target: sinkTarget,
+        listenHost: HOST,
+        bytesPerSecond,
+        limitScope: 'proxy',
+      });
+      proxies.push(proxy);
+      const sockets = await Promise.all([connect(proxy.hostPort), connect(proxy.hostPort)]);
+      // First to last byte over both connections: connection setup is not part of the link.
+      let first = 0;
+      let last = 0;
+      const sizes = await Promise.all(
+        sockets.map(async (socket) => {
+          let received = 0;
+          socket.on('data', (chunk: Buffer) => {
+            if (first === 0) first = performance.now();
+            received += chunk.length;
+            last = performance.now();
+          });
+          await once(socket, 'end');
+          socket.destroy();
+          return received;
+        }),
+      );
+      const rate = (2 * PAYLOAD - 16 * 1024) / ((last - first) / 1000);
+      t.diagnostic(`two connections, shared: ${Math.round(rate)} B/s for ${bytesPerSecond} B/s`);
+      assert.deepEqual(sizes, [PAYLOAD, PAYLOAD]);
+      assert.ok(
+        Math.abs(rate - bytesPerSecond) / bytesPerSecond < 0.2,
+        `measured ${Math.round(rate)} B/s in total, set ${bytesPerSecond} B/s`,
+      );
+    },
+  );
+
+  it(
+    'adds the one-way delay in each direction (round trip within 20% of 2 × latencyMs)',
+    { timeout: 20000 },
+    async (t) => {
+      const latencyMs = 40;
+      const proxy = await startThrottleProxy({ target: echoTarget, listenHost: HOST, latencyMs });
+      proxies.push(proxy);
+      const socket = await connect(proxy.hostPort);
+      const rtts: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const sent = performance.now();
+        socket.write(`ping ${i}`);
+        const [reply] = (await once(socket, 'data')) as [Buffer];
+        rtts.push(performance.now() - sent);
+        assert.equal(reply.toString(), `ping ${i}`);
+      }
+      socket.destroy();
+      const median = [...rtts].sort((a, b) => a - b)[2]!;
+      t.diagnostic(`round trips ${rtts.map((r) => r.toFixed(1)).join(', ')} ms for ${latencyMs} ms each way`);
+      assert.ok(
+        Math.abs(median - 2 * latencyMs) / (2 * latencyMs) < 0.2,
+        `median RTT ${median.toFixed(1)} ms, expected ${2 * latencyMs} ms (${rtts.map((r) => r.toFixed(1)).join(', ')})`,
+      );
+    },
+  );
+
+  it(
+    'passes the bytes on unchanged without limits, and resets the client when the target refuses',
+    { timeout: 10000 },
+    async () => {
+      const plain = await startThrottleProxy({ target: echoTarget, listenHost: HOST });
+      proxies.push(plain);
+      const socket = await connect(plain.hostPort);
+      socket.write('hello');
       const [reply] = (await once(socket, 'data')) as [Buffer];
-      rtts.push(performance.now() - sent);
-      assert.equal(reply.toString(), `ping ${i}`);
-    }
-    socket.destroy();
-    const median = [...rtts].sort((a, b) => a - b)[2]!;
-    t.diagnostic(`round trips ${rtts.map((r) => r.toFixed(1)).join(', ')} ms for ${latencyMs} ms each way`);
-    assert.ok(Math.abs(median - 2 * latencyMs) / (2 * latencyMs) < 0.2, `median RTT ${median.toFixed(1)} ms, expected ${2 * latencyMs} ms (${rtts.map((r) => r.toFixed(1)).join(', ')})`);
-  });
+      assert.equal(reply.toString(), 'hello');
+      socket.destroy();
 
-  it('passes the bytes on unchanged without limits, and resets the client when the target refuses', { timeout: 10000 }, async () => {
-    const plain = await startThrottleProxy({ target: echoTarget, listenHost: HOST });
-    proxies.push(plain);
-    const socket = await connect(plain.hostPort);
-    socket.write('hello');
-    const [reply] = (await once(socket, 'data')) as [Buffer];
-    assert.equal(reply.toString(), 'hello');
-    socket.destroy();
-
-    const closedPort = await listen(() => {});
-    servers.at(-1)!.close();
-    const refused = await startThrottleProxy({ target: closedPort, listenHost: HOST });
-    proxies.push(refused);
-    const doomed = await connect(refused.hostPort);
-    doomed.on('error', () => {});
-    await once(doomed, 'close');
-  });
+      const closedPort = await listen(() => {});
+      servers.at(-1)!.close();
+      const refused = await startThrottleProxy({ target: closedPort, listenHost: HOST });
+      proxies.push(refused);
+      const doomed = await connect(refused.hostPort);
+      doomed.on('error', () => {});
+      await once(doomed, 'close');
+    },
+  );
 
   const bad: { options: Parameters<typeof startThrottleProxy>[0]; message: string }[] = [
-    { options: { target: 'nohost', listenHost: HOST }, message: 'startThrottleProxy: target must be host:port, got "nohost"' },
-    { options: { target: 'h:1', listenHost: HOST, bytesPerSecond: 0 }, message: 'startThrottleProxy: bytesPerSecond must be > 0, got 0' },
-    { options: { target: 'h:1', listenHost: HOST, latencyMs: -1 }, message: 'startThrottleProxy: latencyMs must be ≥ 0, got -1' },
+    {
+      options: { target: 'nohost', listenHost: HOST },
+      message: 'startThrottleProxy: target must be host:port, got "nohost"',
+    },
+    {
+      options: { target: 'h:1', listenHost: HOST, bytesPerSecond: 0 },
+      message: 'startThrottleProxy: bytesPerSecond must be > 0, got 0',
+    },
+    {
+      options: { target: 'h:1', listenHost: HOST, latencyMs: -1 },
+      message: 'startThrottleProxy: latencyMs must be ≥ 0, got -1',
+    },
   ];
   for (const { options, message } of bad) {
     it(`rejects ${JSON.stringify(options)}`, async () => {

@@ -72,7 +72,9 @@ class Link {
     for (let offset = 0; offset < chunk.length; offset += PIECE) {
       const data = chunk.subarray(offset, offset + PIECE);
       const now = performance.now();
-      const departs = this.rate ? Math.max(now, this.bottleneck.busyUntil) + (data.length * 1000) / this.rate : now;
+      const departs = this.rate
+        ? Math.max(now, this.bottleneck.busyUntil) + (data.length * 1000) / this.rate
+        : now;
       this.bottleneck.busyUntil = departs;
       this.queue.push({ data, due: departs + this.latency });
       this.queued += data.length;
@@ -123,7 +125,8 @@ class Link {
 function parseHostPort(value: string): { host: string; port: number } {
   const match = /^(.+):(\d{1,5})$/.exec(value);
   const port = Number(match?.[2]);
-  if (!match || port < 1 || port > 65535) throw new Error(`startThrottleProxy: target must be host:port, got "${value}"`);
+  if (!match || port < 1 || port > 65535)
+    throw new Error(`startThrottleProxy: target must be host:port, got "${value}"`);
   return { host: match[1]!.replace(/^\[(.*)\]$/, '$1'), port };
 }
 
@@ -131,7 +134,8 @@ function parseHostPort(value: string): { host: string; port: number } {
 export async function startThrottleProxy(options: ThrottleProxyOptions): Promise<ThrottleProxy> {
   const target = parseHostPort(options.target);
   const rate = options.bytesPerSecond;
-  if (rate !== undefined && !(rate > 0)) throw new Error(`startThrottleProxy: bytesPerSecond must be > 0, got ${rate}`);
+  if (rate !== undefined && !(rate > 0))
+    throw new Error(`startThrottleProxy: bytesPerSecond must be > 0, got ${rate}`);
   const latency = options.latencyMs ?? 0;
   if (!(latency >= 0)) throw new Error(`startThrottleProxy: latencyMs must be ≥ 0, got ${latency}`);
   const shared = options.limitScope === 'proxy';
@@ -150,7 +154,14 @@ export async function startThrottleProxy(options: ThrottleProxyOptions): Promise
     client.setNoDelay(true);
     upstream.setNoDelay(true);
     const toTarget = new Link('up', client, upstream, rate, latency, shared ? sharedUp : { busyUntil: 0 });
-    const toClient = new Link('down', upstream, client, rate, latency, shared ? sharedDown : { busyUntil: 0 });
+    const toClient = new Link(
+      'down',
+      upstream,
+      client,
+      rate,
+      latency,
+      shared ? sharedDown : { busyUntil: 0 },
+    );
     links.add(toTarget);
     links.add(toClient);
     client.on('data', (chunk: Buffer) => toTarget.push(chunk));
