@@ -81,10 +81,12 @@ describe('npm run render', () => {
     assert.equal(release.spec.dependsOn, undefined);
   });
 
-  it('redacts secret outputs', () => {
+  it('redacts secret outputs and does not pass mock readings off as cluster state', () => {
     const outputs = JSON.parse(apps.get('outputs.json') ?? '{}') as Record<string, unknown>;
     assert.equal(outputs.talosconfig, '[secret]');
     assert.equal(outputs.hostPort, 29999);
+    assert.equal(outputs.health, '[known after pulumi up]');
+    assert.equal(outputs.talosApplyModes, '[known after pulumi up]');
   });
 
   it('replaces an earlier render but never a foreign folder', () => {

@@ -19,6 +19,9 @@ import {
 } from './rendered.js';
 import { loadStackFile, STACKS } from './stack-files.js';
 
+/** Placeholder of outputs that only a real run can know. */
+export const LIVE_ONLY = '[known after pulumi up]';
+
 /** Marks a folder as written by render, so a re-render may replace it. */
 const MARKER = '.peili-render';
 
@@ -36,7 +39,9 @@ export async function renderStack(stack: string, root?: string): Promise<Map<str
   const config = cfg as StackConfig;
   const files = manifestFiles(kubernetesObjects(run));
   files.set(MARKER, `rendered from Pulumi.${stack}.yaml by npm run render; secrets are placeholders\n`);
-  files.set('outputs.json', JSON.stringify(publicOutputs(run), null, 2) + '\n');
+  // Outputs read from the live cluster would only echo the mocks here: say so instead.
+  const outputs = { ...publicOutputs(run), health: LIVE_ONLY, talosApplyModes: LIVE_ONLY };
+  files.set('outputs.json', JSON.stringify(outputs, null, 2) + '\n');
 
   if (config.talos) {
     const patch = String(run.outputs.talosPatch);
