@@ -192,7 +192,7 @@ client = [['_peili-certs/2-client.cert', '_peili-certs/3-client.key']]
   });
 
   it('creates a missing config path; refuses a _backup that is not ours; refuses bad registry names', async () => {
-    const fresh = join(root, 'not-yet');
+    const fresh = join(root, 'not-yet', 'certs.d');
     assert.equal((await configure(options({ configPath: fresh }))).backupCreated, true);
     await mkdir(join(root, '_backup'));
     await assert.rejects(configure(options()), HostsStateError);

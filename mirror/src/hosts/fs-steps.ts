@@ -46,12 +46,12 @@ export class FsSteps {
     await this.hook?.(`${action} ${relative(this.root, path) || '.'}`);
   }
 
-  /** Creates one directory (not its parents) with `mode`; no-op when it exists as a directory. */
+  /** Creates a directory (and missing parents) with `mode`; no-op when it exists as a directory. */
   async mkdir(path: string, mode = 0o755): Promise<void> {
     const stat = await lstatOrUndefined(path);
     if (stat?.isDirectory()) return;
     await this.step('mkdir', path);
-    await mkdir(path, { mode });
+    await mkdir(path, { mode, recursive: true });
     await chmod(path, mode);
   }
 
