@@ -49,77 +49,77 @@ after(async () => {
 });
 
 describe('startThrottleProxy', () => {
-  it('delivers at the configured rate (within 20%), and all of the bytes', { timeout: 20000 }, async (t) => {
-    const bytesPerSecond = 4 * 1024 * 1024;
-    const proxy = await startThrottleProxy({
-      target: sinkTarget,
-      listenHost: HOST,
-      bytesPerSecond,
-      latencyMs: 5,
-    });
-    proxies.push(proxy);
-    const socket = await connect(proxy.hostPort);
-    let received = 0;
+  /** Downloads PAYLOAD over `connections` parallel connections; the rate is first to last byte. */
+  async function download(
+    proxy: ThrottleProxy,
+    connections: number,
+  ): Promise<{ sizes: number[]; rate: number }> {
+    const sockets = await Promise.all(Array.from({ length: connections }, () => connect(proxy.hostPort)));
+    // Connection setup is not part of the link, so the clock starts at the first byte.
     let first = 0;
     let last = 0;
-    socket.on('data', (chunk: Buffer) => {
-      if (received === 0) first = performance.now();
-      received += chunk.length;
-      last = performance.now();
-    });
-    await once(socket, 'end');
-    socket.destroy();
-    assert.equal(received, PAYLOAD);
-    assert.equal(proxy.bytesDown(), PAYLOAD);
-    const rate = (received - 16 * 1024) / ((last - first) / 1000);
-    t.diagnostic(`one connection: ${Math.round(rate)} B/s for ${bytesPerSecond} B/s`);
-    assert.ok(
-      Math.abs(rate - bytesPerSecond) / bytesPerSecond < 0.2,
-      `measured ${Math.round(rate)} B/s, set ${bytesPerSecond} B/s`,
+    const sizes = await Promise.all(
+      sockets.map(async (socket) => {
+        let received = 0;
+        socket.on('data', (chunk: Buffer) => {
+          if (first === 0) first = performance.now();
+          received += chunk.length;
+          last = performance.now();
+        });
+        await once(socket, 'end');
+        socket.destroy();
+        return received;
+      }),
     );
-  });
+    const total = sizes.reduce((sum, size) => sum + size, 0);
+    return { sizes, rate: (total - 16 * 1024) / ((last - first) / 1000) };
+  }
 
-  it(
-    'shares one rate between connections with limitScope proxy (within 20%)',
-    { timeout: 20000 },
-    async (t) => {
-      const bytesPerSecond = 8 * 1024 * 1024;
+  // Other work on a shared 2-core machine can starve this process and only ever lowers a
+  // measured rate, so up to three attempts are made; a wrong proxy misses all three.
+  const rateCases = [
+    {
+      name: 'one connection',
+      connections: 1,
+      bytesPerSecond: 4 * 1024 * 1024,
+      limitScope: 'connection' as const,
+    },
+    {
+      name: 'two connections sharing the rate',
+      connections: 2,
+      bytesPerSecond: 8 * 1024 * 1024,
+      limitScope: 'proxy' as const,
+    },
+  ];
+  for (const { name, connections, bytesPerSecond, limitScope } of rateCases) {
+    it(`delivers every byte at the configured rate within 20%: ${name}`, { timeout: 30000 }, async (t) => {
       const proxy = await startThrottleProxy({
         target: sinkTarget,
         listenHost: HOST,
         bytesPerSecond,
-        limitScope: 'proxy',
+        latencyMs: 5,
+        limitScope,
       });
       proxies.push(proxy);
-      const sockets = await Promise.all([connect(proxy.hostPort), connect(proxy.hostPort)]);
-      // First to last byte over both connections: connection setup is not part of the link.
-      let first = 0;
-      let last = 0;
-      const sizes = await Promise.all(
-        sockets.map(async (socket) => {
-          let received = 0;
-          socket.on('data', (chunk: Buffer) => {
-            if (first === 0) first = performance.now();
-            received += chunk.length;
-            last = performance.now();
-          });
-          await once(socket, 'end');
-          socket.destroy();
-          return received;
-        }),
-      );
-      const rate = (2 * PAYLOAD - 16 * 1024) / ((last - first) / 1000);
-      t.diagnostic(`two connections, shared: ${Math.round(rate)} B/s for ${bytesPerSecond} B/s`);
-      assert.deepEqual(sizes, [PAYLOAD, PAYLOAD]);
+      const rates: number[] = [];
+      for (let attempt = 1; attempt <= 3; attempt++) {
+        const { sizes, rate } = await download(proxy, connections);
+        assert.deepEqual(sizes, Array<number>(connections).fill(PAYLOAD));
+        rates.push(Math.round(rate));
+        if (Math.abs(rate - bytesPerSecond) / bytesPerSecond < 0.2) break;
+      }
+      t.diagnostic(`${name}: ${rates.join(', ')} B/s for ${bytesPerSecond} B/s`);
+      assert.equal(proxy.bytesDown(), rates.length * connections * PAYLOAD);
+      const last = rates.at(-1)!;
       assert.ok(
-        Math.abs(rate - bytesPerSecond) / bytesPerSecond < 0.2,
-        `measured ${Math.round(rate)} B/s in total, set ${bytesPerSecond} B/s`,
+        Math.abs(last - bytesPerSecond) / bytesPerSecond < 0.2,
+        `measured ${rates.join(', ')} B/s, set ${bytesPerSecond} B/s`,
       );
-    },
-  );
+    });
+  }
 
   it(
-    'adds the one-way delay in each direction (round trip within 20% of 2 × latencyMs)',
+    'adds the one-way delay in each direction (minimum round trip within 20% of 2 × latencyMs)',
     { timeout: 20000 },
     async (t) => {
       const latencyMs = 40;
@@ -127,7 +127,7 @@ describe('startThrottleProxy', () => {
       proxies.push(proxy);
       const socket = await connect(proxy.hostPort);
       const rtts: number[] = [];
-      for (let i = 0; i < 5; i++) {
+      for (let i = 0; i < 8; i++) {
         const sent = performance.now();
         socket.write(`ping ${i}`);
         const [reply] = (await once(socket, 'data')) as [Buffer];
@@ -135,11 +135,12 @@ describe('startThrottleProxy', () => {
         assert.equal(reply.toString(), `ping ${i}`);
       }
       socket.destroy();
-      const median = [...rtts].sort((a, b) => a - b)[2]!;
+      // The minimum, as ping reports it: CPU contention only ever adds to a sample, never removes.
+      const min = Math.min(...rtts);
       t.diagnostic(`round trips ${rtts.map((r) => r.toFixed(1)).join(', ')} ms for ${latencyMs} ms each way`);
       assert.ok(
-        Math.abs(median - 2 * latencyMs) / (2 * latencyMs) < 0.2,
-        `median RTT ${median.toFixed(1)} ms, expected ${2 * latencyMs} ms (${rtts.map((r) => r.toFixed(1)).join(', ')})`,
+        Math.abs(min - 2 * latencyMs) / (2 * latencyMs) < 0.2,
+        `min RTT ${min.toFixed(1)} ms, expected ${2 * latencyMs} ms (${rtts.map((r) => r.toFixed(1)).join(', ')})`,
       );
     },
   );
