@@ -2,6 +2,7 @@
 // memory per 10 000 keys, CPU time per 1000 keys, lookup latency and an idle node's memory.
 // Run: node --expose-gc --import tsx mirror/src/routing/measure-cost.ts [nodes=20]
 // Real HTTP between real routers on 127.0.5.x, all in this one process.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { loadavg } from 'node:os';
@@ -28,54 +29,55 @@ if (mode === 'idle' || mode === 'baseline') {
   }
   process.exit(0);
 }
-const nodes = Number(mode);
+const nodes = mode === 'memory' ? 0 : Number(mode);
 const digest = (seed: string): string => `sha256:${createHash('sha256').update(seed).digest('hex')}`;
 const tag = (i: number): string => `docker.io/library/application-${i}:v1.2.${i}`;
 const report: Record<string, string | number> = { nodes, loadavg1m: loadavg()[0]!.toFixed(1) };
 
 // --- index memory per 10 000 keys ---------------------------------------------------------------
-// The smaller of two runs: the first can include one-time allocations (code, buffer pools).
-function heapDelta(fill: () => unknown): number {
-  return Math.min(heapDeltaOnce(fill), heapDeltaOnce(fill));
+// Each layout is measured in a fresh process (heap deltas in a busy heap are noisy).
+const layouts = ['digest-1', 'digest-3', 'tag-1', 'naive-digest-1'] as const;
+if (mode === 'memory') {
+  // The marginal cost of the second 10 000 keys: excludes compiled code and other fixed costs.
+  const layout = process.argv[3] as (typeof layouts)[number];
+  const keys = layout.includes('tag')
+    ? Array.from({ length: 20_000 }, (_, i) => tag(i))
+    : Array.from({ length: 20_000 }, (_, i) => digest(`mem${i}`));
+  const holder = (i: number) => ({ id: `10.0.0.${i}:5001`, registryUrl: `http://10.0.0.${i}:5000` });
+  const halves = [JSON.stringify(keys.slice(0, 10_000)), JSON.stringify(keys.slice(10_000))];
+  const naive = new Map<string, { id: string; registryUrl: string; expiresAt: number }[]>();
+  const index = createIndexStore();
+  const fill = (half: string): void => {
+    // Fresh strings, as JSON.parse hands them to the server: the stored key copies count.
+    for (let h = 0; h < Number(layout.at(-1)); h++) {
+      const batch = JSON.parse(half) as string[];
+      if (layout === 'naive-digest-1') {
+        // The obvious layout, for comparison: hex string keys, one object per holder.
+        for (const key of batch) naive.set(key, [{ ...holder(h), expiresAt: Date.now() }]);
+      } else {
+        index.add(holder(h), batch, 300);
+      }
+    }
+  };
+  fill(halves[0]!);
+  gc();
+  gc();
+  const middle = process.memoryUsage().heapUsed;
+  fill(halves[1]!);
+  gc();
+  gc();
+  console.log(process.memoryUsage().heapUsed - middle, naive.size + index.keys().length > 0 ? '' : '-');
+  process.exit(0);
 }
-function heapDeltaOnce(fill: () => unknown): number {
-  gc!();
-  gc!();
-  const before = process.memoryUsage().heapUsed;
-  const kept = fill();
-  gc!();
-  gc!();
-  const delta = process.memoryUsage().heapUsed - before;
-  if (kept === undefined) throw new Error('unreachable');
-  return delta;
-}
-const keys10k = Array.from({ length: 10_000 }, (_, i) => digest(`mem${i}`));
-const tags10k = Array.from({ length: 10_000 }, (_, i) => tag(i));
-const holder = (i: number) => ({ id: `10.0.0.${i}:5001`, registryUrl: `http://10.0.0.${i}:5000` });
-for (const [name, keys, holders] of [
-  ['digest keys, 1 holder', keys10k, 1],
-  ['digest keys, 3 holders', keys10k, 3],
-  ['tag keys, 1 holder', tags10k, 1],
-] as const) {
-  const bytes = heapDelta(() => {
-    const index = createIndexStore();
-    // Fresh strings, as JSON.parse hands them to the server: the index's own key copies count.
-    for (let h = 0; h < holders; h++) index.add(holder(h), JSON.parse(JSON.stringify(keys)) as string[], 300);
-    return index;
+for (const layout of layouts) {
+  const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, 'memory', layout], {
+    encoding: 'utf8',
   });
-  report[`index bytes per 10k ${name}`] = bytes;
+  report[`heap bytes per 10k keys, ${layout}`] = Number.parseInt(child.stdout, 10);
 }
-// The naive layout, for comparison: hex string keys, one object per holder.
-report['naive Map bytes per 10k digest keys, 1 holder'] = heapDelta(() => {
-  const map = new Map<string, { id: string; registryUrl: string; expiresAt: number }[]>();
-  const h = holder(0);
-  for (const key of JSON.parse(JSON.stringify(keys10k)) as string[]) {
-    map.set(key, [{ id: h.id, registryUrl: h.registryUrl, expiresAt: Date.now() }]);
-  }
-  return map;
-});
 
 // --- ranking cost (a membership change re-ranks every advertised key) ---------------------------
+const keys10k = Array.from({ length: 10_000 }, (_, i) => digest(`rank${i}`));
 const members100 = hashMembers(Array.from({ length: 100 }, (_, i) => `10.1.0.${i}:5001`));
 let cpu = process.cpuUsage();
 for (const key of keys10k) rankOwners(key, members100, 3);

@@ -300,3 +300,22 @@ describe('createP2PRouter options', () => {
     );
   });
 });
+
+describe('P2PRouter start', () => {
+  it('opens a connection to every other member with one lookup, uncounted, before it resolves', async () => {
+    const cluster = inProcessCluster(4);
+    after(() => cluster.close());
+    await cluster.node(0).start();
+    const lookups = cluster.calls.filter((c) => c.operation === 'lookup' && c.from === cluster.ids[0]);
+    assert.deepEqual(lookups.map((c) => c.to).sort(), cluster.ids.slice(1).sort());
+    assert.ok(lookups.every((c) => c.answeredAt !== undefined), 'answered before start resolved');
+  });
+
+  it('starts even when members do not answer the warm-up, without cooling them down', async () => {
+    const cluster = inProcessCluster(3);
+    after(() => cluster.close());
+    cluster.broken.add(cluster.ids[1]!);
+    await cluster.node(0).start();
+    assert.equal(cluster.node(0).membership.coolingDown(cluster.ids[1]!), false);
+  });
+});

@@ -18,6 +18,11 @@ import { MAX_KEYS_PER_BATCH } from './protocol.js';
 import { rankOwners } from './rendezvous.js';
 import type { LookupOptions, PeerLocation, Router } from './router.js';
 
+/** Key of the start-up lookups that open connections to the members (no content has it). */
+const WARM_UP_KEY = `sha256:${'0'.repeat(64)}`;
+/** Longest wait for those start-up lookups. */
+const WARM_UP_TIMEOUT_MS = 1_000;
+
 /** This node as the cluster sees it. */
 export interface P2PRouterSelf {
   /** Member id: `advertiseHost:routerPort` (how the member source lists this node). */
@@ -144,6 +149,15 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
     metrics?.peerErrors.inc({ operation, reason });
     membership.reportFailure(member.id);
     logger.debug({ member: member.id, operation, reason, err: error }, 'peer call failed');
+  }
+
+  // A node's first lookups would otherwise pay for new connections (and cold code paths) inside
+  // the 20 ms lookup budget and miss: a node that just joined sent its first pulls upstream. One
+  // cheap lookup per member at start opens the pooled connections; failures are not counted.
+  async function warmUp(signal: AbortSignal): Promise<void> {
+    const bounded = AbortSignal.any([signal, AbortSignal.timeout(WARM_UP_TIMEOUT_MS)]);
+    const others = membership.available().filter((member) => member.id !== selfId);
+    await Promise.allSettled(others.map((member) => client.lookup(member.routerUrl, WARM_UP_KEY, bounded)));
   }
 
   function chunks(keys: readonly string[]): string[][] {
@@ -421,6 +435,7 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
     async start(signal) {
       const stop = signal ? AbortSignal.any([signal, lifetime.signal]) : lifetime.signal;
       await membership.start(stop);
+      await warmUp(stop);
       lastSignature = '';
       await tick();
       scheduleTick();
