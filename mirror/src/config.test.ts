@@ -87,6 +87,8 @@ describe('parseConfig defaults', () => {
       upstreamProbeTimeout: 500,
       shutdownTimeout: 10_000,
       peerSecretFile: undefined,
+      maxConcurrentRequests: 64,
+      privateRegistries: [],
     });
   });
 
@@ -223,6 +225,18 @@ describe('parseConfig values', () => {
       key: 'peerSecretFile',
       want: '/etc/peili/secret',
     },
+    {
+      name: 'max concurrent requests',
+      argv: ['--max-concurrent-requests=200'],
+      key: 'maxConcurrentRequests',
+      want: 200,
+    },
+    {
+      name: 'private registries lower-cased, deduplicated',
+      argv: ['--private-registries=GHCR.io,registry.example.com:5000,ghcr.io'],
+      key: 'privateRegistries',
+      want: ['ghcr.io', 'registry.example.com:5000'],
+    },
     { name: 'env used', argv: [], env: { PEILI_LOOKUP_TIMEOUT: '50ms' }, key: 'lookupTimeout', want: 50 },
     {
       name: 'flag beats env',
@@ -348,6 +362,19 @@ describe('parseConfig errors', () => {
         '--lookup-timeout (from PEILI_LOOKUP_TIMEOUT): expected a duration like 20ms or 5s, got "soon"',
     },
     { argv: ['registry', '--lookup-timeout'], message: '--lookup-timeout: missing value' },
+    {
+      argv: ['registry', '--max-concurrent-requests=0'],
+      message: '--max-concurrent-requests: expected a whole number from 1 to 999999999, got "0"',
+    },
+    {
+      argv: ['registry', '--max-concurrent-requests=1.5'],
+      message: '--max-concurrent-requests: expected a whole number from 1 to 999999999, got "1.5"',
+    },
+    {
+      argv: ['registry', '--private-registries=ghcr.io,https://x'],
+      message:
+        '--private-registries: expected registry hosts like docker.io or 127.0.0.1:5000, got "https://x"',
+    },
     {
       argv: ['registry', '--lookup-timeout', '--log-level=info'],
       message: '--lookup-timeout: missing value',
@@ -599,7 +626,7 @@ describe('docs/architecture.md agrees with FLAGS', () => {
     // Flags added after the contract was written; the docs should list them too.
     assert.deepEqual(
       FLAGS.filter((f) => !documented.has(f.name)).map((f) => f.name),
-      ['peer-secret-file'],
+      ['peer-secret-file', 'max-concurrent-requests', 'private-registries'],
     );
   });
 });

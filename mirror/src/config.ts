@@ -52,6 +52,10 @@ export interface RegistryConfig {
   readonly shutdownTimeout: number;
   /** File holding the shared secret peers authenticate with, or undefined (no peer auth). */
   readonly peerSecretFile: string | undefined;
+  /** Registry requests served at once; more get 503 + Retry-After (containerd tries the next host). */
+  readonly maxConcurrentRequests: number;
+  /** Registries whose content is served only to requests whose credentials the upstream accepts. */
+  readonly privateRegistries: readonly string[];
 }
 
 /** Configuration of `peili configure`, which writes containerd's hosts.toml files. */
@@ -111,7 +115,8 @@ export type FlagKind =
   | 'url-list'
   | 'boolean'
   | 'enum'
-  | 'version';
+  | 'version'
+  | 'integer';
 
 /** One command-line flag: the single source of names, defaults, env variables and help. */
 export interface FlagSpec {
@@ -242,6 +247,20 @@ export const FLAGS: readonly FlagSpec[] = Object.freeze([
     'path',
     undefined,
     'file with the shared secret peers authenticate with (optional)',
+  ),
+  flag(
+    'max-concurrent-requests',
+    ['registry'],
+    'integer',
+    '64',
+    'registry requests served at once; more get 503 + Retry-After so containerd tries the next host',
+  ),
+  flag(
+    'private-registries',
+    ['registry'],
+    'registry-list',
+    '',
+    'registries whose content is served only to requests the upstream authorizes (401 challenge + HEAD check)',
   ),
   flag(
     'config-path',
@@ -427,6 +446,10 @@ function parseValue(spec: FlagSpec, text: string): Parsed {
       return spec.values!.includes(text)
         ? ok(text)
         : fail(`expected one of ${spec.values!.join(', ')}, got ${JSON.stringify(text)}`);
+    case 'integer':
+      return /^[1-9]\d{0,8}$/.test(text)
+        ? ok(Number(text))
+        : fail(`expected a whole number from 1 to 999999999, got ${JSON.stringify(text)}`);
     case 'version':
       return /^v?\d+\.\d+/.test(text)
         ? ok(text)

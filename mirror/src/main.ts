@@ -135,12 +135,15 @@ export async function runRegistry(
   const readyGauge = setInterval(() => metrics.ready.set(ready() ? 1 : 0), 1_000);
   readyGauge.unref();
 
-  const registryApp = buildApp({
-    service,
-    metrics,
-    logger: { level: config.logLevel },
-    ...(peerAuth ? { authenticatePeer: peerAuth.verify } : {}),
-  });
+  const registryApp = buildApp(
+    {
+      service,
+      metrics,
+      logger: { level: config.logLevel },
+      ...(peerAuth ? { authenticatePeer: peerAuth.verify } : {}),
+    },
+    { maxConcurrentRequests: config.maxConcurrentRequests },
+  );
   const peerApp = buildPeerApp({ index: router.index, authenticate: peerAuth?.verify });
   const opsApp = buildOpsApp({ registry, ready });
   const advertiser = createAdvertiser({

@@ -56,6 +56,11 @@ export interface AppOptions {
   readonly keepAliveTimeout?: number;
   /** Answer 503 to new requests while the server is closing (SIGTERM). */
   readonly return503OnClosing?: boolean;
+  /**
+   * Registry requests (`/v2/<name>/…`) served at once; more get 503 + `Retry-After`, which
+   * containerd treats as "try the next host", so memory stays bounded under a burst.
+   */
+  readonly maxConcurrentRequests?: number;
 }
 
 /** Defaults of {@link AppOptions}, in one place. */
@@ -65,6 +70,7 @@ export const APP_DEFAULTS: Readonly<Required<AppOptions>> = Object.freeze({
   connectionTimeout: 60_000,
   keepAliveTimeout: 75_000,
   return503OnClosing: true,
+  maxConcurrentRequests: 64,
 });
 
 declare module 'fastify' {
@@ -144,7 +150,12 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
       : false,
     // Per-request lines are written once, in the onResponse hook below, at debug level.
     logController: new LogController({ disableRequestLogging: true }),
-    http: { maxHeaderSize: opts.maxHeaderSize },
+    // Node checks request timeouts only every `connectionsCheckingInterval` (30 s by default): a
+    // client that never finishes its request head would otherwise hold a socket that long.
+    http: {
+      maxHeaderSize: opts.maxHeaderSize,
+      connectionsCheckingInterval: opts.requestTimeout > 0 ? Math.min(1_000, opts.requestTimeout) : 30_000,
+    },
     requestTimeout: opts.requestTimeout,
     connectionTimeout: opts.connectionTimeout,
     keepAliveTimeout: opts.keepAliveTimeout,
@@ -205,7 +216,21 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
     return reply.type('application/json; charset=utf-8').send(errorBody(oci));
   }
 
-  app.addHook('onRequest', async (request, reply) => track(request, reply));
+  // Requests being served right now; only content endpoints count (the `/v2/` ping stays cheap).
+  let inFlight = 0;
+  app.addHook('onRequest', async (request, reply) => {
+    track(request, reply);
+    const kind = request.registryPath?.kind;
+    if (kind !== 'manifest' && kind !== 'blob') return;
+    if (inFlight >= opts.maxConcurrentRequests) {
+      throw new OciError('UNAVAILABLE', {
+        message: `more than ${opts.maxConcurrentRequests} requests in flight; try the next host`,
+        headers: { 'retry-after': '1' },
+      });
+    }
+    inFlight++;
+    reply.raw.once('close', () => inFlight--);
+  });
   app.setErrorHandler((error: unknown, request, reply) => answerError(error, request, reply));
 
   app.setNotFoundHandler(async (request) => {
