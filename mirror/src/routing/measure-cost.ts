@@ -4,6 +4,7 @@
 // Real HTTP between real routers on 127.0.5.x, all in this one process.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { loadavg } from 'node:os';
 import { createIndexStore } from './index-store.js';
@@ -90,12 +91,17 @@ const cluster = await startP2PCluster({
   firstHost: 100,
   router: { ttlSeconds: 300, refreshIntervalMs: 120_000, tickMs: 1000, lookupTimeoutMs: 1000 },
 });
-const sockets: Socket[] = [];
-for (const node of cluster.nodes) node.app.server.on('connection', (socket: Socket) => sockets.push(socket));
-const wire = (): number => sockets.reduce((sum, s) => sum + s.bytesRead + s.bytesWritten, 0);
+// Every socket that carried a peer request ('connection' misses sockets a pool opened earlier).
+const sockets = new Set<Socket>();
+for (const node of cluster.nodes)
+  node.app.server.on('request', (request: IncomingMessage) => sockets.add(request.socket));
+const wire = (): number => [...sockets].reduce((sum, s) => sum + s.bytesRead + s.bytesWritten, 0);
+const remoteCopies = (sender: number): number =>
+  cluster.nodes.reduce((sum, n, i) => (i === sender ? sum : sum + n.router.index.keys().length), 0);
 
 async function advertiseCost(label: string, keys: string[]): Promise<void> {
   const sender = cluster.nodes[1]!.router;
+  const copiesBefore = remoteCopies(1);
   const bytesBefore = wire();
   const cpuBefore = process.cpuUsage();
   const started = performance.now();
@@ -104,6 +110,9 @@ async function advertiseCost(label: string, keys: string[]): Promise<void> {
   const used = process.cpuUsage(cpuBefore);
   report[`${label}: wire bytes per 1000 keys (requests + answers, all owners)`] = Math.round(
     ((wire() - bytesBefore) * 1000) / keys.length,
+  );
+  report[`${label}: wire bytes per key and remote owner`] = Math.round(
+    (wire() - bytesBefore) / (remoteCopies(1) - copiesBefore),
   );
   report[`${label}: CPU ms per 1000 keys (sender + every owner)`] = (
     ((used.user + used.system) / 1000) *
