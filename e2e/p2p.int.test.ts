@@ -44,7 +44,7 @@ before(async () => {
 after(async () => {
   for (const client of cri) client.close();
   await pc?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (dir && !process.env.PEILI_E2E_KEEP) await rm(dir, { recursive: true, force: true });
 });
 
 function node(i: number): PeiliNode {

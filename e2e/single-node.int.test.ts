@@ -64,7 +64,7 @@ before(async () => {
 
 after(async () => {
   await pc?.stop();
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (dir && !process.env.PEILI_E2E_KEEP) await rm(dir, { recursive: true, force: true });
 });
 
 function sha256(bytes: Buffer): string {
