@@ -22,6 +22,9 @@ interface Call {
   readonly operation: 'advertise' | 'withdraw' | 'lookup';
   readonly from: string;
   readonly to: string;
+  readonly keys: readonly string[];
+  /** performance.now() when sent. */
+  readonly at: number;
   readonly sentAt: number;
   answeredAt?: number;
 }
@@ -37,7 +40,7 @@ function inProcessCluster(size: number, options: P2PRouterOptions = {}) {
   const ids = Array.from({ length: size }, (_, i) => `10.${Math.floor(i / 250)}.${i % 250}.1:5001`);
   const source = createStaticMembers(ids);
   const routers = new Map<string, P2PRouter>();
-  for (const id of ids) {
+  function addNode(id: string): P2PRouter {
     const index = createIndexStore();
     services.set(`http://${id}`, createPeerService(index));
     const client: PeerClient = {
@@ -51,26 +54,22 @@ function inProcessCluster(size: number, options: P2PRouterOptions = {}) {
         return (await dispatch(id, url, 'lookup', { keys: [key] })) as ReturnType<PeerService['lookup']>;
       },
     };
-    routers.set(
-      id,
-      createP2PRouter(
-        {
-          members: source,
-          self: { id, registryUrl: `http://${id.replace(':5001', ':5000')}` },
-          index,
-          client,
-        },
-        options,
-      ),
+    const router = createP2PRouter(
+      { members: source, self: { id, registryUrl: `http://${id.replace(':5001', ':5000')}` }, index, client },
+      options,
     );
+    routers.set(id, router);
+    return router;
   }
+  for (const id of ids) addNode(id);
   async function dispatch(
     from: string,
     url: string,
     operation: Call['operation'],
     body: unknown,
   ): Promise<unknown> {
-    const call: Call = { operation, from, to: url.slice(7), sentAt: sequence++ };
+    const keys = (body as { keys: string[] }).keys;
+    const call: Call = { operation, from, to: url.slice(7), keys, at: performance.now(), sentAt: sequence++ };
     calls.push(call);
     await tick();
     if (hung.has(call.to)) await new Promise((resolve) => setTimeout(resolve, 500));
@@ -89,6 +88,14 @@ function inProcessCluster(size: number, options: P2PRouterOptions = {}) {
     broken,
     hung,
     node: (i: number) => routers.get(ids[i]!)!,
+    /** Adds a member to the source (and starts its router). */
+    async join(id: string): Promise<P2PRouter> {
+      ids.push(id);
+      source.set(ids);
+      const router = addNode(id);
+      await router.start();
+      return router;
+    },
     start: () => Promise.all([...routers.values()].map((r) => r.start())),
     close: () => Promise.all([...routers.values()].map((r) => r.close())),
   };
@@ -234,6 +241,60 @@ describe('P2PRouter lookups', () => {
   });
 });
 
+describe('P2PRouter advertising', () => {
+  it('re-sends at once only the keys whose owners changed, and only to the new owner', async () => {
+    const cluster = inProcessCluster(10);
+    after(() => cluster.close());
+    await cluster.start();
+    const sender = cluster.node(0);
+    const keys = Array.from(
+      { length: 1000 },
+      (_, i) => `sha256:${createHash('sha256').update(`r${i}`).digest('hex')}`,
+    );
+    await sender.advertise(keys);
+    const newcomer = '10.0.99.1:5001';
+    const before = hashMembers(cluster.ids);
+    const afterJoin = hashMembers([...cluster.ids, newcomer]);
+    const owners = (key: string, members: typeof before): string =>
+      rankOwners(key, members, 3)
+        .map((m) => m.id)
+        .join(' ');
+    const moved = keys.filter((key) => owners(key, before) !== owners(key, afterJoin)).sort();
+    const sent = cluster.calls.length;
+    await cluster.join(newcomer);
+    await sender.sync();
+    const resent = cluster.calls
+      .slice(sent)
+      .filter((c) => c.from === cluster.ids[0] && c.operation === 'advertise');
+    assert.deepEqual([...new Set(resent.map((c) => c.to))], [newcomer]);
+    assert.deepEqual(resent.flatMap((c) => c.keys).sort(), moved);
+    assert.ok(moved.length > 200 && moved.length < 350, `${moved.length} of 1000 keys moved (ideal 3/11)`);
+  });
+
+  it('spreads refreshes over the refresh window instead of sending them in one burst', async () => {
+    const cluster = inProcessCluster(2, { ttlSeconds: 4, refreshIntervalMs: 2000, tickMs: 50 });
+    after(() => cluster.close());
+    await cluster.start();
+    const keys = Array.from(
+      { length: 1000 },
+      (_, i) => `sha256:${createHash('sha256').update(`s${i}`).digest('hex')}`,
+    );
+    const started = performance.now();
+    await cluster.node(0).advertise(keys);
+    const initial = cluster.calls.length;
+    await new Promise((resolve) => setTimeout(resolve, 2700));
+    const refreshes = cluster.calls.slice(initial).filter((c) => c.from === cluster.ids[0]);
+    const refreshed = refreshes.flatMap((c) => c.keys);
+    assert.equal(new Set(refreshed).size, 1000, 'every key refreshed');
+    assert.equal(refreshed.length, 1000, 'each key once within 1.25 × the interval');
+    const times = refreshes.map((c) => c.at - started);
+    assert.ok(Math.min(...times) >= 1450, `first refresh after ${Math.min(...times).toFixed(0)} ms`);
+    assert.ok(refreshes.length >= 8, `${refreshes.length} refresh requests`);
+    const largest = Math.max(...refreshes.map((c) => c.keys.length));
+    assert.ok(largest < 400, `largest refresh batch ${largest} keys`);
+  });
+});
+
 describe('P2PRouter under churn', () => {
   it('keeps finding existing content while a member is killed and restarted', async () => {
     const cluster = await startP2PCluster({
@@ -308,7 +369,10 @@ describe('P2PRouter start', () => {
     await cluster.node(0).start();
     const lookups = cluster.calls.filter((c) => c.operation === 'lookup' && c.from === cluster.ids[0]);
     assert.deepEqual(lookups.map((c) => c.to).sort(), cluster.ids.slice(1).sort());
-    assert.ok(lookups.every((c) => c.answeredAt !== undefined), 'answered before start resolved');
+    assert.ok(
+      lookups.every((c) => c.answeredAt !== undefined),
+      'answered before start resolved',
+    );
   });
 
   it('starts even when members do not answer the warm-up, without cooling them down', async () => {
