@@ -155,6 +155,43 @@ class CoolDowns {
   }
 }
 
+/**
+ * Peers that served bytes not matching a blob's digest, per digest, for `ttl` ms. Unlike a
+ * cool-down this has no lone-holder exception: containerd resumes a cut download with a Range
+ * request and commits what it got, so the first corrupt attempt fails its pull; the retry must
+ * not be sent to the same bad copy again, or the image could never be pulled while it is cached.
+ */
+class Quarantine {
+  private readonly entries = new Map<string, number>();
+  constructor(
+    private readonly ttl: number,
+    private readonly capacity = 4096,
+  ) {}
+  add(peerId: string, digest: string): void {
+    const key = `${peerId} ${digest}`;
+    this.entries.delete(key);
+    this.entries.set(key, Date.now() + this.ttl);
+    if (this.entries.size > this.capacity) {
+      const oldest = this.entries.keys().next();
+      if (!oldest.done) this.entries.delete(oldest.value);
+    }
+  }
+  /** Peer ids quarantined for `digest` right now. */
+  peersFor(digest: string): Set<string> {
+    const now = Date.now();
+    const peers = new Set<string>();
+    for (const [key, until] of this.entries) {
+      if (until <= now) {
+        this.entries.delete(key);
+        continue;
+      }
+      const space = key.indexOf(' ');
+      if (key.slice(space + 1) === digest) peers.add(key.slice(0, space));
+    }
+    return peers;
+  }
+}
+
 /** A small LRU set of digests. */
 class RecentSet {
   private readonly items = new Map<string, true>();
@@ -340,6 +377,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
   if (deps.fetch === undefined) warmUpFetch();
   const tracker = createLatencyTracker(options.hedging);
   const coolDowns = new CoolDowns(opts.coolDownBase, opts.coolDownMax);
+  const quarantine = new Quarantine(opts.coolDownMax);
   const recent = new RecentSet(opts.servedCacheSize);
   const { router, metrics, logger } = deps;
 
@@ -653,7 +691,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
         );
         if (!(await holders.first(opts.lookupTimeout))) return undefined;
         const won = await hedge(
-          holders.candidates(new Set(), coolDowns),
+          holders.candidates(quarantine.peersFor(request.digest), coolDowns),
           (peer, s) => headBlob(peer, request, s),
           {
             delay: () => tracker.delay(),
@@ -690,13 +728,14 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
       };
       const holders = new Holders(router, request.digest, opts.lookupCount, lookup.controller.signal, logger);
       let opened: OpenBlob;
+      const bad = quarantine.peersFor(request.digest);
       try {
         if (!(await holders.first(opts.lookupTimeout))) {
           release();
           return undefined;
         }
         const won = await hedge(
-          holders.candidates(new Set(), coolDowns),
+          holders.candidates(bad, coolDowns),
           (peer, s) => tryBlob(peer, request, range?.start ?? 0, range?.end, s),
           {
             delay: () => tracker.delay(),
@@ -726,11 +765,15 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
         end,
         verify: range === undefined,
         holders,
+        excluded: bad,
         reopen: (peer, from, s) => tryBlob(peer, request, from, end, s),
         signal: op.controller.signal,
         release,
         onBytes: (n) => metrics?.peerFetchedBytes.inc(n),
-        onFailure: (failure) => recordFailure('blob', failure),
+        onFailure: (failure) => {
+          if (failure.reason === 'digest') quarantine.add(failure.peerId, request.digest);
+          recordFailure('blob', failure);
+        },
         coolDowns,
         idleTimeout: opts.idleTimeout,
       });
@@ -758,6 +801,8 @@ interface PeerBlobStreamInit {
   /** Hash the bytes and fail at the end on a mismatch (only when the whole blob is streamed). */
   readonly verify: boolean;
   readonly holders: Holders;
+  /** Peers never to resume from (quarantined for this digest). */
+  readonly excluded: ReadonlySet<string>;
   readonly reopen: (peer: PeerLocation, from: number, signal: AbortSignal) => Promise<OpenBlob>;
   readonly signal: AbortSignal;
   readonly release: () => void;
@@ -776,13 +821,14 @@ class PeerBlobStream extends Readable {
   private source: OpenBlob | undefined;
   private position: number;
   private readonly hash: Hash | undefined;
-  private readonly failed = new Set<string>();
+  private readonly failed: Set<string>;
   private readonly contributors = new Set<string>();
   private pulling = false;
 
   constructor(private readonly init: PeerBlobStreamInit) {
     super({ highWaterMark: 256 * 1024 });
     this.source = init.source;
+    this.failed = new Set(init.excluded);
     this.position = init.start;
     this.hash = init.verify ? hashFor(init.request.digest) : undefined;
     if (init.signal.aborted) this.destroy(init.signal.reason as Error);
