@@ -87,6 +87,15 @@ test('node 1 pulls the three images while the upstream is up; its peers find the
 
 test('upstream STOPPED: node 3 pulls by tag (cached tags served) and by digest from its peers', async () => {
   await pc.cluster.registry.stop();
+  // The daemons cache the upstream's reachability for a few seconds; once they see it down they
+  // answer the tags they hold or know from peers (HEAD by tag: what containerd resolves with).
+  for (const [i, repository] of [
+    [2, 'test/app'],
+    [2, 'test/big'],
+    [1, 'test/multi'],
+  ] as const) {
+    await waitUntilServed(node(i), { ns, repository, digests: ['v1'], kind: 'manifests' });
+  }
   const hitsBefore = await metric(2, 'peili_mirror_requests_total', { source: 'peer' });
   const fetchedBefore = await metric(2, 'peili_peer_fetched_bytes_total');
   assert.equal(await cri[2]!.pullImage(`${ns}/test/app:v1`), app.images[0]!.configDigest);

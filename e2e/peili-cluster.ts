@@ -205,8 +205,8 @@ export async function startPeiliCluster(options: PeiliClusterOptions): Promise<P
 
 /**
  * Polls `node`'s registry API (as its local containerd would ask it) until every digest of
- * `repository` answers `HEAD` 200: the node's daemon found it locally or at a peer, so the peers'
- * advertisements have arrived. Throws after `timeoutMs`.
+ * `repository` (or tag, with `kind: 'manifests'`) answers `HEAD` 200: the node's daemon found it
+ * locally or at a peer, so the peers' advertisements have arrived. Throws after `timeoutMs`.
  */
 export async function waitUntilServed(
   node: PeiliNode,
