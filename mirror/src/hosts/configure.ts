@@ -9,7 +9,8 @@
 //    each hosts.toml containerd reads is at every instant either an original or a whole Peili file.
 // 3. Remove what the backup holds and Peili no longer needs: stale Peili folders and the originals.
 //    Entries the backup does not hold (someone else's, added later) are left alone and reported.
-import { readdir, readFile } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { access, readdir, readFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, sep } from 'node:path';
 import { supportsDialTimeout } from './containerd-version.js';
 import { HostsTomlError, mapCertPaths, parseHostsToml } from './existing.js';
@@ -91,6 +92,8 @@ export async function configure(options: ConfigureOptions): Promise<ConfigureRes
   const warnings: string[] = [];
 
   if (!(await lstatOrUndefined(root))) await fs.mkdir(root);
+  // A read-only mount otherwise surfaces as a misleading ENOENT from the recursive mkdir below.
+  await access(root, fsConstants.W_OK);
   // A cleanup that got as far as renaming the backup had already restored everything.
   await fs.remove(join(root, BACKUP_REMOVING_DIR));
 
