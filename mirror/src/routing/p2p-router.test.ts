@@ -375,6 +375,21 @@ describe('P2PRouter start', () => {
     );
   });
 
+  it('warms up a connection to a member that joins later, on the next tick', async () => {
+    const cluster = inProcessCluster(3, { tickMs: 20, membership: { refreshIntervalMs: 20 } });
+    after(() => cluster.close());
+    await cluster.start();
+    const newcomer = '10.0.77.1:5001';
+    await cluster.join(newcomer);
+    const warmed = await eventually(
+      async () =>
+        cluster.calls.some((c) => c.from === cluster.ids[0] && c.to === newcomer && c.operation === 'lookup'),
+      2000,
+      10,
+    );
+    assert.equal(warmed, true);
+  });
+
   it('starts even when members do not answer the warm-up, without cooling them down', async () => {
     const cluster = inProcessCluster(3);
     after(() => cluster.close());

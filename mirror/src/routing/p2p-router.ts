@@ -154,9 +154,14 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
   // A node's first lookups would otherwise pay for new connections (and cold code paths) inside
   // the 20 ms lookup budget and miss: a node that just joined sent its first pulls upstream. One
   // cheap lookup per member at start opens the pooled connections; failures are not counted.
+  // Members that join (or come back from a cool-down, perhaps restarted) are warmed up the same
+  // way on the first tick that sees them.
+  let warmed = new Set<string>();
   async function warmUp(signal: AbortSignal): Promise<void> {
     const bounded = AbortSignal.any([signal, AbortSignal.timeout(WARM_UP_TIMEOUT_MS)]);
-    const others = membership.available().filter((member) => member.id !== selfId);
+    const available = membership.available();
+    const others = available.filter((member) => member.id !== selfId && !warmed.has(member.id));
+    warmed = new Set(available.map((member) => member.id));
     await Promise.allSettled(others.map((member) => client.lookup(member.routerUrl, WARM_UP_KEY, bounded)));
   }
 
@@ -251,6 +256,7 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
   async function tick(): Promise<void> {
     const at = Date.now();
     const moved = reconcile();
+    void warmUp(lifetime.signal);
     const refresh = dueRefreshes(at);
     for (const [id, keys] of moved) for (const key of keys) group(refresh, id, key);
     if (refresh.size > 0) await send('advertise', refresh);
