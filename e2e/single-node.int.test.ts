@@ -85,25 +85,30 @@ async function skopeo(args: readonly string[]): Promise<string> {
   }
 }
 
-test('skopeo copies test/app:v1 from the daemon byte for byte (manifest, config, every layer)', async () => {
-  const out = join(dir, 'skopeo-app');
-  await skopeo(['copy', '--quiet', '--src-tls-verify=false', `docker://${mirrorHostPort}/test/app:v1`, `oci:${out}:v1`]);
-  const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
-  assert.deepEqual(
-    index.manifests.map((m) => m.digest),
-    [app.topDigest],
-  );
-  const copied = (await readdir(join(out, 'blobs', 'sha256'))).map((hex) => `sha256:${hex}`).sort();
-  assert.deepEqual(copied, app.blobs.map((b) => b.digest).sort());
-  for (const digest of copied) {
-    const [got, want] = await Promise.all([
-      readFile(join(out, 'blobs', 'sha256', digest.slice('sha256:'.length))),
-      readFile(blobPath(app, digest)),
-    ]);
-    assert.equal(sha256(got), digest, `copied blob ${digest} hashes to its digest`);
-    assert.ok(got.equals(want), `copied blob ${digest} equals the pushed one`);
-  }
-});
+for (const name of ['app', 'multi'] as const) {
+  test(`skopeo copies test/${name}:v1 from the daemon byte for byte (manifest, config, every layer)`, async () => {
+    const layout = name === 'app' ? app : multi;
+    // From an index skopeo copies the host's platform (linux/amd64): the first one built.
+    const image = layout.images[0]!;
+    const out = join(dir, `skopeo-${name}`);
+    await skopeo(['copy', '--quiet', '--src-tls-verify=false', `docker://${mirrorHostPort}/test/${name}:v1`, `oci:${out}:v1`]);
+    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    assert.deepEqual(
+      index.manifests.map((m) => m.digest),
+      [image.manifestDigest],
+    );
+    const copied = (await readdir(join(out, 'blobs', 'sha256'))).map((hex) => `sha256:${hex}`).sort();
+    assert.deepEqual(copied, [image.manifestDigest, image.configDigest, ...image.layerDigests].sort());
+    for (const digest of copied) {
+      const [got, want] = await Promise.all([
+        readFile(join(out, 'blobs', 'sha256', digest.slice('sha256:'.length))),
+        readFile(blobPath(layout, digest)),
+      ]);
+      assert.equal(sha256(got), digest, `copied blob ${digest} hashes to its digest`);
+      assert.ok(got.equals(want), `copied blob ${digest} equals the pushed one`);
+    }
+  });
+}
 
 test('skopeo inspect --raw of the multi-arch index returns the pushed index bytes', async () => {
   const raw = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${mirrorHostPort}/test/multi:v1`]);
