@@ -4,7 +4,7 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createIndexStore } from './index-store.js';
-import { createHttpPeerClient, PeerCallError } from './peer-client.js';
+import { createHttpPeerClient, MAX_ANSWER_BYTES, PeerCallError } from './peer-client.js';
 import { buildPeerApp } from './peer-server.js';
 
 const HOLDER = { id: '127.0.5.40:5001', registryUrl: 'http://127.0.5.40:5000' };
@@ -31,6 +31,8 @@ describe('HTTP peer client', () => {
   const silent = createServer((socket) => sockets.add(socket)); // accepts, never answers
   const odd = createHttpServer((request, response) => {
     if (request.url?.includes('text')) response.end('not json');
+    else if (request.url?.includes('huge'))
+      response.writeHead(200, { 'content-length': String(5 * 1024 * 1024) }).end();
     else response.writeHead(503).end(JSON.stringify({ error: 'overloaded' }));
   });
   let peerUrl = '';
@@ -110,6 +112,13 @@ describe('HTTP peer client', () => {
     await assert.rejects(client.lookup(oddUrl, 'docker.io/text/app:v1'), {
       reason: 'protocol',
       message: 'GET /peili/v1/lookup?key=docker.io%2Ftext%2Fapp%3Av1: answer is not JSON',
+    });
+  });
+
+  it('refuses to read an answer larger than MAX_ANSWER_BYTES', async () => {
+    await assert.rejects(client.lookup(oddUrl, 'docker.io/huge/app:v1'), {
+      reason: 'protocol',
+      message: `GET /peili/v1/lookup?key=docker.io%2Fhuge%2Fapp%3Av1: answer of ${5 * 1024 * 1024} bytes exceeds ${MAX_ANSWER_BYTES}`,
     });
   });
 

@@ -11,6 +11,9 @@ import {
   type WithdrawResponse,
 } from './protocol.js';
 
+/** Largest peer answer read (a lookup answer for 1000 keys with a few holders each fits). */
+export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+
 /** Why a peer call failed: the `reason` label of `peer_errors_total`. */
 export type PeerFailureReason = 'timeout' | 'refused' | 'status' | 'protocol' | 'network' | 'aborted';
 
@@ -78,8 +81,17 @@ export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerC
         body: body === undefined ? undefined : text,
         signal: combined,
       });
+      const length = Number(response.headers.get('content-length') ?? 0);
+      if (length > MAX_ANSWER_BYTES) {
+        await response.body?.cancel();
+        throw new PeerCallError(
+          'protocol',
+          `${method} ${path}: answer of ${length} bytes exceeds ${MAX_ANSWER_BYTES}`,
+        );
+      }
       payload = await response.text();
     } catch (error) {
+      if (error instanceof PeerCallError) throw error;
       if (signal?.aborted) throw new PeerCallError('aborted', `${method} ${path}: aborted by the caller`);
       if (timeout.aborted)
         throw new PeerCallError('timeout', `${method} ${path}: no answer within ${timeoutMs} ms`);
