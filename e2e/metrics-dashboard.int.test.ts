@@ -5,7 +5,14 @@ import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { peiliSeriesUsed } from '../mirror/chart-tests/dashboard-queries.js';
-import { buildImage, createCriClient, createScratchDir, IMAGES, pushImage, waitFor } from '../testbed/index.js';
+import {
+  buildImage,
+  createCriClient,
+  createScratchDir,
+  IMAGES,
+  pushImage,
+  waitFor,
+} from '../testbed/index.js';
 import { startPeiliCluster, sumMetric, type PeiliCluster } from './peili-cluster.js';
 
 let dir: string;

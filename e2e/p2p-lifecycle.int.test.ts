@@ -109,8 +109,17 @@ test('containerd restarted under a running daemon: the daemon resubscribes and a
   assert.equal((await pull(1, `${ns}/test/multi:v1`)).imageRef, multi.images[0]!.configDigest);
   assert.equal(node(1).daemon()?.pid, daemonPid, 'the same daemon process kept running');
   const amd64 = multi.images[0]!;
-  await waitUntilServed(node(0), { ns, repository: 'test/multi', digests: [multi.topDigest, amd64.manifestDigest], kind: 'manifests' });
-  await waitUntilServed(node(0), { ns, repository: 'test/multi', digests: [amd64.configDigest, ...amd64.layerDigests] });
+  await waitUntilServed(node(0), {
+    ns,
+    repository: 'test/multi',
+    digests: [multi.topDigest, amd64.manifestDigest],
+    kind: 'manifests',
+  });
+  await waitUntilServed(node(0), {
+    ns,
+    repository: 'test/multi',
+    digests: [amd64.configDigest, ...amd64.layerDigests],
+  });
 
   const servedBefore = await metric(1, 'peili_peer_served_bytes_total');
   const log = await upstreamRequestsDuring(async () => {
@@ -137,14 +146,18 @@ test('an image deleted on node 1 is withdrawn: node 2 pulls it without sending n
     .filter((name) => name.includes('/test/zap') || name === image.configDigest);
   assert.equal(names.length, 3, `CRI names of the image: ${names.join(' ')}`);
   await node(0).node.ctr(['images', 'rm', '--sync', ...names]);
-  for (const digest of digests) await node(0).node.ctr(['content', 'rm', digest]).catch(() => undefined);
+  for (const digest of digests)
+    await node(0)
+      .node.ctr(['content', 'rm', digest])
+      .catch(() => undefined);
   const left = (await node(0).node.ctr(['content', 'ls', '-q'])).stdout;
   assert.deepEqual(
     digests.filter((d) => left.includes(d)),
     [],
   );
   await waitFor(
-    async () => (await metric(0, 'peili_advertised_keys', { kind: 'digest' })) <= advertisedBefore - digests.length,
+    async () =>
+      (await metric(0, 'peili_advertised_keys', { kind: 'digest' })) <= advertisedBefore - digests.length,
     { timeoutMs: 20_000, intervalMs: 200, describe: () => 'node 1 never withdrew the deleted digests' },
   );
 
@@ -154,7 +167,10 @@ test('an image deleted on node 1 is withdrawn: node 2 pulls it without sending n
   });
   assert.equal(await metric(0, 'peili_http_requests_total'), requestsBefore, 'node 1 got registry requests');
   for (const digest of [image.configDigest, ...image.layerDigests]) {
-    assert.ok(log.some((line) => line.includes(`"GET /v2/test/zap/blobs/${digest}`)), `upstream served ${digest}`);
+    assert.ok(
+      log.some((line) => line.includes(`"GET /v2/test/zap/blobs/${digest}`)),
+      `upstream served ${digest}`,
+    );
   }
 });
 
@@ -195,6 +211,9 @@ test('a holder that accepts connections and never answers: the pull completes wi
   const timeouts = (await metric(1, 'peili_peer_errors_total', { reason: 'timeout' })) - timeoutsBefore;
   assert.ok(timeouts >= 1, 'node 2 asked the silent holder and timed out');
   for (const digest of image.layerDigests) {
-    assert.ok(log.some((line) => line.includes(`"GET /v2/test/hung/blobs/${digest}`)), `upstream served ${digest}`);
+    assert.ok(
+      log.some((line) => line.includes(`"GET /v2/test/hung/blobs/${digest}`)),
+      `upstream served ${digest}`,
+    );
   }
 });

@@ -15,7 +15,13 @@ import {
   type CriClient,
   type OciLayout,
 } from '../testbed/index.js';
-import { startPeiliCluster, sumMetric, waitUntilServed, type PeiliCluster, type PeiliNode } from './peili-cluster.js';
+import {
+  startPeiliCluster,
+  sumMetric,
+  waitUntilServed,
+  type PeiliCluster,
+  type PeiliNode,
+} from './peili-cluster.js';
 
 let dir: string;
 let pc: PeiliCluster;
@@ -34,7 +40,11 @@ before(async () => {
     nodeHosts: ['127.0.12.2', '127.0.12.3', '127.0.12.4'],
   });
   ns = pc.upstreamHost;
-  [app, multi, big] = await Promise.all([buildImage(IMAGES.app), buildImage(IMAGES.multi), buildImage(IMAGES.big)]);
+  [app, multi, big] = await Promise.all([
+    buildImage(IMAGES.app),
+    buildImage(IMAGES.multi),
+    buildImage(IMAGES.big),
+  ]);
   await pushImage(app, `${ns}/test/app:v1`);
   await pushImage(multi, `${ns}/test/multi:v1`);
   await pushImage(big, `${ns}/test/big:v1`);
@@ -63,7 +73,12 @@ test('upstream up: a tag moved upstream is seen at once on another node', async 
   await pushImage(first, `${ns}/test/moving:v1`);
   assert.equal(await cri[0]!.pullImage(`${ns}/test/moving:v1`), first.images[0]!.configDigest);
   // Node 1 advertises the tag; the peers can see it before the tag moves.
-  await waitUntilServed(node(2), { ns, repository: 'test/moving', digests: [first.topDigest], kind: 'manifests' });
+  await waitUntilServed(node(2), {
+    ns,
+    repository: 'test/moving',
+    digests: [first.topDigest],
+    kind: 'manifests',
+  });
   await pushImage(second, `${ns}/test/moving:v1`);
   const logBefore = (await pc.cluster.registry.requestLog()).length;
   assert.equal(await cri[2]!.pullImage(`${ns}/test/moving:v1`), second.images[0]!.configDigest);
@@ -80,7 +95,12 @@ test('node 1 pulls the three images while the upstream is up; its peers find the
   assert.equal(await cri[0]!.pullImage(`${ns}/test/big:v1`), big.images[0]!.configDigest);
   for (const i of [1, 2]) {
     await waitUntilServed(node(i), { ns, repository: 'test/app', digests: app.images[0]!.layerDigests });
-    await waitUntilServed(node(i), { ns, repository: 'test/multi', digests: [multi.topDigest], kind: 'manifests' });
+    await waitUntilServed(node(i), {
+      ns,
+      repository: 'test/multi',
+      digests: [multi.topDigest],
+      kind: 'manifests',
+    });
     await waitUntilServed(node(i), { ns, repository: 'test/big', digests: big.images[0]!.layerDigests });
   }
 });
@@ -118,7 +138,11 @@ test('upstream STOPPED: node 2 pulls by digest and by tag; the serving peer is k
   // Node 1 and node 3 both hold the 200 MiB blob now.
   await waitUntilServed(node(1), { ns, repository: 'test/big', digests: big.images[0]!.layerDigests });
   const layerSize = big.blobs.find((b) => b.digest === big.images[0]!.layerDigests[0])!.size;
-  const servedBefore = [await metric(0, 'peili_peer_served_bytes_total'), 0, await metric(2, 'peili_peer_served_bytes_total')];
+  const servedBefore = [
+    await metric(0, 'peili_peer_served_bytes_total'),
+    0,
+    await metric(2, 'peili_peer_served_bytes_total'),
+  ];
   const fetchedBefore = await metric(1, 'peili_peer_fetched_bytes_total');
 
   let pulled = false;
@@ -144,7 +168,9 @@ test('upstream STOPPED: node 2 pulls by digest and by tag; the serving peer is k
   assert.equal(await pull, big.images[0]!.configDigest);
   const otherServed = (await metric(other, 'peili_peer_served_bytes_total')) - servedBefore[other]!;
   const fetched = (await metric(1, 'peili_peer_fetched_bytes_total')) - fetchedBefore;
-  console.log(`killed node ${killed! + 1}'s daemon; node ${other + 1} served ${otherServed} B; node 2 fetched ${fetched} B`);
+  console.log(
+    `killed node ${killed! + 1}'s daemon; node ${other + 1} served ${otherServed} B; node 2 fetched ${fetched} B`,
+  );
   // Resumed, not restarted: the other holder sent only the rest, and nothing was fetched twice over.
   assert.ok(otherServed > 0, `node ${other + 1} served the rest`);
   assert.ok(otherServed < layerSize - 20e6, `node ${other + 1} served ${otherServed} of ${layerSize} bytes`);

@@ -210,14 +210,22 @@ export async function startPeiliCluster(options: PeiliClusterOptions): Promise<P
  */
 export async function waitUntilServed(
   node: PeiliNode,
-  options: { ns: string; repository: string; digests: readonly string[]; kind?: 'blobs' | 'manifests'; timeoutMs?: number },
+  options: {
+    ns: string;
+    repository: string;
+    digests: readonly string[];
+    kind?: 'blobs' | 'manifests';
+    timeoutMs?: number;
+  },
 ): Promise<void> {
   const pending = new Set(options.digests);
   await waitFor(
     async () => {
       for (const digest of [...pending]) {
         const url = `${node.mirrorUrl}/v2/${options.repository}/${options.kind ?? 'blobs'}/${digest}?ns=${encodeURIComponent(options.ns)}`;
-        const response = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
+        const response = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(5_000) }).catch(
+          () => undefined,
+        );
         if (response?.status === 200) pending.delete(digest);
       }
       return pending.size === 0;

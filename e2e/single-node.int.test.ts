@@ -45,7 +45,11 @@ before(async () => {
     // skopeo sends no `ns`; the daemon answers a tag only when told to resolve tags always.
     registryArgs: ['--resolve-tags=always'],
   });
-  [app, multi, big] = await Promise.all([buildImage(IMAGES.app), buildImage(IMAGES.multi), buildImage(IMAGES.big)]);
+  [app, multi, big] = await Promise.all([
+    buildImage(IMAGES.app),
+    buildImage(IMAGES.multi),
+    buildImage(IMAGES.big),
+  ]);
   ns = pc.upstreamHost;
   await pushImage(app, `${ns}/test/app:v1`);
   await pushImage(multi, `${ns}/test/multi:v1`);
@@ -81,7 +85,9 @@ async function skopeo(args: readonly string[]): Promise<string> {
     return stdout;
   } catch (error) {
     const failure = error as Error & { stderr?: string };
-    throw new Error(`skopeo ${args.join(' ')} failed: ${failure.stderr?.trim() || failure.message}`, { cause: error });
+    throw new Error(`skopeo ${args.join(' ')} failed: ${failure.stderr?.trim() || failure.message}`, {
+      cause: error,
+    });
   }
 }
 
@@ -91,8 +97,16 @@ for (const name of ['app', 'multi'] as const) {
     // From an index skopeo copies the host's platform (linux/amd64): the first one built.
     const image = layout.images[0]!;
     const out = join(dir, `skopeo-${name}`);
-    await skopeo(['copy', '--quiet', '--src-tls-verify=false', `docker://${mirrorHostPort}/test/${name}:v1`, `oci:${out}:v1`]);
-    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    await skopeo([
+      'copy',
+      '--quiet',
+      '--src-tls-verify=false',
+      `docker://${mirrorHostPort}/test/${name}:v1`,
+      `oci:${out}:v1`,
+    ]);
+    const index = JSON.parse(await readFile(join(out, 'index.json'), 'utf8')) as {
+      manifests: { digest: string }[];
+    };
     assert.deepEqual(
       index.manifests.map((m) => m.digest),
       [image.manifestDigest],
@@ -111,7 +125,12 @@ for (const name of ['app', 'multi'] as const) {
 }
 
 test('skopeo inspect --raw of the multi-arch index returns the pushed index bytes', async () => {
-  const raw = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${mirrorHostPort}/test/multi:v1`]);
+  const raw = await skopeo([
+    'inspect',
+    '--raw',
+    '--tls-verify=false',
+    `docker://${mirrorHostPort}/test/multi:v1`,
+  ]);
   const pushed = await readFile(blobPath(multi, multi.indexDigest!), 'utf8');
   assert.equal(raw, pushed);
   const parsed = JSON.parse(raw) as { mediaType: string; manifests: { digest: string }[] };
@@ -190,7 +209,10 @@ test('the 200 MiB blob streams whole from the daemon; throughput vs the registry
   const path = `/v2/test/big/blobs/${layer.digest}`;
   const viaDaemon = await timedDownload(`${mirror}${path}?ns=${encodeURIComponent(ns)}`);
   const direct = await timedDownload(`${pc.cluster.registry.url}${path}`);
-  assert.deepEqual({ digest: viaDaemon.digest, size: viaDaemon.size }, { digest: layer.digest, size: layer.size });
+  assert.deepEqual(
+    { digest: viaDaemon.digest, size: viaDaemon.size },
+    { digest: layer.digest, size: layer.size },
+  );
   assert.deepEqual({ digest: direct.digest, size: direct.size }, { digest: layer.digest, size: layer.size });
   console.log(
     `200 MiB blob: daemon ${viaDaemon.mbPerSecond.toFixed(0)} MB/s, docker-registry ${direct.mbPerSecond.toFixed(0)} MB/s`,
@@ -228,7 +250,8 @@ test('a second containerd pulls through the daemon, and falls back upstream for 
       'the app pull reached the upstream',
     );
     // HEAD tag, manifest, config and three layers: all answered by the daemon.
-    const hits = sumMetric(await node1.metrics(), 'peili_mirror_requests_total', { outcome: 'hit' }) - hitsBefore;
+    const hits =
+      sumMetric(await node1.metrics(), 'peili_mirror_requests_total', { outcome: 'hit' }) - hitsBefore;
     assert.ok(hits >= 6, `daemon hits for the app pull: ${hits}`);
 
     assert.equal(await cri.pullImage(`${ns}/test/extra:v1`), extra.images[0]!.configDigest);
@@ -243,5 +266,6 @@ test('a second containerd pulls through the daemon, and falls back upstream for 
     );
   }
   const held = await node2.node.ctr(['content', 'ls', '-q']);
-  for (const digest of extra.images[0]!.layerDigests) assert.ok(held.stdout.includes(digest), `node 2 holds ${digest}`);
+  for (const digest of extra.images[0]!.layerDigests)
+    assert.ok(held.stdout.includes(digest), `node 2 holds ${digest}`);
 });
