@@ -29,7 +29,7 @@ export interface P2PRouterSelf {
   readonly id: string;
   /** Base URL of this node's registry API, handed to peers that look up our keys. */
   readonly registryUrl: string;
-  /** Base URL of this node's peer protocol. @default `http://<id>` */
+  /** Base URL of this node's peer protocol (informational: a node never calls itself over the network). */
   readonly routerUrl?: string;
 }
 
