@@ -17,6 +17,8 @@ import {
   type ClusterNode,
   type OciLayout,
 } from '../testbed/index.js';
+import { residentBytes } from './measure.js';
+import { median } from './stats.js';
 
 /** The loopback addresses of the bed (inside this engineer's 127.0.30.0/24). */
 export const BED_HOSTS = Object.freeze({
@@ -56,6 +58,8 @@ export interface Bed {
   remove(i: number, image: PushedImage): Promise<void>;
   /** Waits until node `i`'s mirror finds every blob of `image` at a peer (HEAD 200). */
   waitAdvertised(i: number, image: PushedImage, timeoutMs?: number): Promise<void>;
+  /** Each daemon's resident memory right after start, before any traffic (median of 5 samples). */
+  readonly idleResident: readonly number[];
   /** The path of a blob in node `i`'s containerd content store. */
   blobPath(i: number, digest: string): string;
   /** `<mirror>/v2/<repository>/blobs/<digest>?ns=<registry>` on node `i`. */
@@ -70,6 +74,8 @@ export interface BedOptions {
   readonly registryArgs?: readonly string[];
   /** Node.js flags for the daemons (e.g. `--cpu-prof`). */
   readonly nodeFlags?: readonly string[];
+  /** A compiled `cli.js` to run; the TypeScript sources under tsx when omitted. */
+  readonly compiledCli?: string;
 }
 
 const CLI = join(REPO_ROOT, 'mirror', 'src', 'cli.ts');
@@ -97,9 +103,7 @@ export async function startBed(options: BedOptions): Promise<Bed> {
         process.execPath,
         [
           ...(options.nodeFlags ?? []),
-          '--import',
-          'tsx',
-          CLI,
+          ...(options.compiledCli ? [options.compiledCli] : ['--import', 'tsx', CLI]),
           'registry',
           `--containerd-sock=${node.socket}`,
           `--containerd-content-path=${node.contentPath}`,
@@ -119,17 +123,33 @@ export async function startBed(options: BedOptions): Promise<Bed> {
     for (const [i, peiliNode] of peili.nodes.entries()) {
       await waitFor(
         async () => {
-          if (!daemons[i]!.running()) throw new Error(`peili on node ${i + 1} exited; see ${peiliNode.logPath}`);
+          if (!daemons[i]!.running())
+            throw new Error(`peili on node ${i + 1} exited; see ${peiliNode.logPath}`);
           const response = await fetch(`${peiliNode.metricsUrl}/readyz`).catch(() => undefined);
           return response?.status === 200;
         },
-        { timeoutMs: 60_000, intervalMs: 100, describe: () => `peili on node ${i + 1} ready (${peiliNode.logPath})` },
+        {
+          timeoutMs: 60_000,
+          intervalMs: 100,
+          describe: () => `peili on node ${i + 1} ready (${peiliNode.logPath})`,
+        },
       );
     }
   } catch (error) {
     await Promise.allSettled(daemons.map((d) => d.stop({ timeoutMs: 15_000 })));
     await peili.stop().catch(() => undefined);
     throw error;
+  }
+  // Idle memory before any request: settled after start-up, sampled a few times.
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const idleResident: number[] = [];
+  for (const peiliNode of peili.nodes) {
+    const samples: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      samples.push(await residentBytes(peiliNode.metricsUrl));
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    idleResident.push(median(samples));
   }
   const registryHost = peili.upstreamHost;
   const registryUrl = peili.cluster.registry.url;
@@ -141,6 +161,7 @@ export async function startBed(options: BedOptions): Promise<Bed> {
     nodes,
     registryHost,
     registryUrl,
+    idleResident,
     async route(i, route) {
       const target = node(i);
       const server = route === 'direct' ? registryUrl : target.upstream.url;
@@ -179,7 +200,11 @@ export async function startBed(options: BedOptions): Promise<Bed> {
           }
           return true;
         },
-        { timeoutMs: 30_000, intervalMs: 200, describe: () => `blobs of ${image.ref} removed from node ${i + 1}` },
+        {
+          timeoutMs: 30_000,
+          intervalMs: 200,
+          describe: () => `blobs of ${image.ref} removed from node ${i + 1}`,
+        },
       );
     },
     async waitAdvertised(i, image, timeoutMs = 30_000) {
@@ -187,12 +212,18 @@ export async function startBed(options: BedOptions): Promise<Bed> {
       await waitFor(
         async () => {
           for (const digest of digests) {
-            const response = await fetch(bed.blobUrl(i, image, digest), { method: 'HEAD' }).catch(() => undefined);
+            const response = await fetch(bed.blobUrl(i, image, digest), { method: 'HEAD' }).catch(
+              () => undefined,
+            );
             if (response?.status !== 200) return false;
           }
           return true;
         },
-        { timeoutMs, intervalMs: 200, describe: () => `node ${i + 1} finds every blob of ${image.ref} at a peer` },
+        {
+          timeoutMs,
+          intervalMs: 200,
+          describe: () => `node ${i + 1} finds every blob of ${image.ref} at a peer`,
+        },
       );
     },
     blobPath(i, digest) {

@@ -16,7 +16,9 @@ async function firstLine(command: string, args: readonly string[]): Promise<stri
 }
 
 /** Everything of {@link MachineInfo} that is known when the run starts. */
-export async function describeMachine(): Promise<Omit<MachineInfo, 'loadEnd' | 'durationSeconds' | 'command' | 'mode'>> {
+export async function describeMachine(): Promise<
+  Omit<MachineInfo, 'loadEnd' | 'durationSeconds' | 'command' | 'mode'>
+> {
   return {
     date: new Date().toISOString(),
     cpus: Number(await firstLine('nproc', [])) || cpus().length,

@@ -1,6 +1,8 @@
 // Small measuring tools shared by the scenarios: timed curl downloads, a resident-memory sampler
 // over a daemon's /metrics, and a few formatters.
 import { execFile } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { createServer } from 'node:http';
 import { promisify } from 'node:util';
 import { parseMetrics } from '../e2e/peili-cluster.js';
 
@@ -81,4 +83,29 @@ export function sampler(sample: () => Promise<number>, intervalMs: number): { st
 /** Bytes → MiB with one decimal. */
 export function mib(bytes: number): string {
   return (bytes / 2 ** 20).toFixed(1);
+}
+
+/**
+ * A bare Node.js HTTP server answering every request with `fs.createReadStream(path)` piped into
+ * the response: the most a Node.js server can do here, to tell our code's cost from the runtime's.
+ */
+export async function startFileServer(
+  path: string,
+  host: string,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { 'content-type': 'application/octet-stream' });
+    createReadStream(path, { highWaterMark: 1024 * 1024 }).pipe(response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('startFileServer: no TCP address');
+  return {
+    url: `http://${host}:${address.port}/`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -23,7 +23,11 @@ export interface HotSpot {
 }
 
 /** Self time per function (`name file:line`) and per file, highest first. */
-export function summarizeProfile(profile: CpuProfile): { functions: HotSpot[]; files: HotSpot[]; totalMs: number } {
+export function summarizeProfile(profile: CpuProfile): {
+  functions: HotSpot[];
+  files: HotSpot[];
+  totalMs: number;
+} {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfUs = new Map<number, number>();
   let total = 0;
@@ -37,7 +41,8 @@ export function summarizeProfile(profile: CpuProfile): { functions: HotSpot[]; f
   for (const [id, us] of selfUs) {
     const frame = byId.get(id)?.callFrame;
     if (!frame) continue;
-    const file = frame.url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, 'node_modules/') || '(native)';
+    const file =
+      frame.url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, 'node_modules/') || '(native)';
     const fn = `${frame.functionName || '(anonymous)'} ${file}:${frame.lineNumber + 1}`;
     functions.set(fn, (functions.get(fn) ?? 0) + us);
     files.set(file, (files.get(file) ?? 0) + us);
@@ -54,10 +59,15 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (!path) throw new Error('usage: profile-summary.ts <file.cpuprofile> [top]');
   const summary = summarizeProfile(JSON.parse(await readFile(path, 'utf8')) as CpuProfile);
   console.log(`total ${summary.totalMs.toFixed(0)} ms`);
-  for (const [title, list] of [['functions', summary.functions], ['files', summary.files]] as const) {
+  for (const [title, list] of [
+    ['functions', summary.functions],
+    ['files', summary.files],
+  ] as const) {
     console.log(`-- ${title}`);
     for (const spot of list.slice(0, Number(top))) {
-      console.log(`${spot.selfMs.toFixed(0).padStart(7)} ms ${(spot.share * 100).toFixed(1).padStart(5)} %  ${spot.name}`);
+      console.log(
+        `${spot.selfMs.toFixed(0).padStart(7)} ms ${(spot.share * 100).toFixed(1).padStart(5)} %  ${spot.name}`,
+      );
     }
   }
 }

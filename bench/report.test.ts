@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { escapeCell, renderReport, renderTable, verdict, type MachineInfo, type ScenarioReport } from './report.js';
+import {
+  escapeCell,
+  renderReport,
+  renderTable,
+  verdict,
+  type MachineInfo,
+  type ScenarioReport,
+} from './report.js';
 
 const machine: MachineInfo = {
   date: '2026-11-21T22:15:00.000Z',
@@ -45,7 +52,9 @@ describe('renderTable', () => {
     assert.throws(() => renderTable({ columns: ['a'], rows: [['1', '2']] }), {
       message: 'row 0 has 2 cells for 1 columns',
     });
-    assert.throws(() => renderTable({ columns: [], rows: [] }), { message: 'a table needs at least one column' });
+    assert.throws(() => renderTable({ columns: [], rows: [] }), {
+      message: 'a table needs at least one column',
+    });
   });
 });
 
@@ -53,7 +62,16 @@ describe('renderReport', () => {
   it('writes machine, target summary and one section per scenario', () => {
     const text = renderReport({
       machine,
-      scenarios: [scenario, { ...scenario, id: 'churn', title: '7. Churn', targets: [{ ...scenario.targets[0]!, met: false }], notes: [] }],
+      scenarios: [
+        scenario,
+        {
+          ...scenario,
+          id: 'churn',
+          title: '7. Churn',
+          targets: [{ ...scenario.targets[0]!, met: false }],
+          notes: [],
+        },
+      ],
       preamble: ['Intro.'],
     });
     assert.equal(
@@ -126,8 +144,11 @@ describe('renderReport', () => {
   });
 
   it('shows a failed scenario as missed with its error', () => {
-    const text = renderReport({ machine, scenarios: [{ ...scenario, error: 'bed did not start', tables: [], targets: [], notes: [] }] });
-    assert.match(text, /\| miss \| \(all\) \|  \| failed to run \| \*\*missed\*\* \|/);
+    const text = renderReport({
+      machine,
+      scenarios: [{ ...scenario, error: 'bed did not start', tables: [], targets: [], notes: [] }],
+    });
+    assert.ok(text.includes('| miss | (all) |  | failed to run | **missed** |'));
     assert.match(text, /\*\*The scenario failed:\*\* `bed did not start`/);
   });
 

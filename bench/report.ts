@@ -139,7 +139,10 @@ export function renderReport(input: {
       summaryRows.push([scenario.id, target.name, target.target, target.measured, verdict(target.met)]);
     }
   }
-  out.push(renderTable({ columns: ['scenario', 'figure', 'target', 'measured', 'result'], rows: summaryRows }), '');
+  out.push(
+    renderTable({ columns: ['scenario', 'figure', 'target', 'measured', 'result'], rows: summaryRows }),
+    '',
+  );
 
   for (const scenario of scenarios) {
     const took = scenario.seconds !== undefined ? ` (${Math.round(scenario.seconds)} s)` : '';

@@ -6,6 +6,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createScratchDir, REPO_ROOT, TESTBED_HOME } from '../testbed/index.js';
 import { startBed, type Bed } from './bed.js';
+import { buildDaemon } from './build.js';
 import type { BenchContext, Scenario } from './context.js';
 import { describeMachine } from './machine.js';
 import { renderReport, type ScenarioReport } from './report.js';
@@ -18,6 +19,8 @@ export interface RunnerArgs {
   readonly runs?: number;
   readonly out?: string;
   readonly cpuProf: boolean;
+  /** Run the daemons from the TypeScript sources under tsx instead of a compiled build. */
+  readonly tsx: boolean;
 }
 
 /** Parses the runner's arguments; throws with a usage message on anything unknown. */
@@ -25,33 +28,50 @@ export function parseRunnerArgs(argv: readonly string[], known: readonly string[
   const scenarios: string[] = [];
   let quick = false;
   let cpuProf = false;
+  let tsx = false;
   let runs: number | undefined;
   let out: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--quick') quick = true;
     else if (arg === '--cpu-prof') cpuProf = true;
+    else if (arg === '--tsx') tsx = true;
     else if (arg === '--runs' || arg === '--out') {
       const value = argv[++i];
       if (value === undefined) throw new Error(`${arg} needs a value`);
       if (arg === '--out') out = value;
       else {
         runs = Number(value);
-        if (!Number.isInteger(runs) || runs < 1) throw new Error(`--runs must be a whole number ≥ 1, got ${value}`);
+        if (!Number.isInteger(runs) || runs < 1)
+          throw new Error(`--runs must be a whole number ≥ 1, got ${value}`);
       }
     } else if (arg.startsWith('--')) throw new Error(`unknown flag ${arg}`);
     else if (!known.includes(arg)) throw new Error(`unknown scenario ${arg}; known: ${known.join(', ')}`);
     else if (!scenarios.includes(arg)) scenarios.push(arg);
   }
-  return { scenarios, quick, cpuProf, ...(runs !== undefined ? { runs } : {}), ...(out !== undefined ? { out } : {}) };
+  return {
+    scenarios,
+    quick,
+    cpuProf,
+    tsx,
+    ...(runs !== undefined ? { runs } : {}),
+    ...(out !== undefined ? { out } : {}),
+  };
 }
 
 async function main(): Promise<void> {
-  const args = parseRunnerArgs(process.argv.slice(2), SCENARIOS.map((s) => s.id));
-  const selected = args.scenarios.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => args.scenarios.includes(s.id));
+  const args = parseRunnerArgs(
+    process.argv.slice(2),
+    SCENARIOS.map((s) => s.id),
+  );
+  const selected =
+    args.scenarios.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => args.scenarios.includes(s.id));
   const all = selected.length === SCENARIOS.length;
   const out =
-    args.out ?? (all ? join(REPO_ROOT, 'BENCHMARKS.md') : join(TESTBED_HOME, `bench-${selected.map((s) => s.id).join('+')}.md`));
+    args.out ??
+    (all
+      ? join(REPO_ROOT, 'BENCHMARKS.md')
+      : join(TESTBED_HOME, `bench-${selected.map((s) => s.id).join('+')}.md`));
   const machine = await describeMachine();
   const started = performance.now();
   const dir = await createScratchDir('bench');
@@ -71,10 +91,14 @@ async function main(): Promise<void> {
     signal: controller.signal,
     runs: (full, quick) => args.runs ?? (args.quick ? quick : full),
     bed: () => {
-      bed ??= startBed({
-        dir: join(dir, 'bed'),
-        ...(args.cpuProf ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}),
-      });
+      bed ??= (async () => {
+        const compiledCli = args.tsx ? undefined : await buildDaemon(join(dir, 'build'));
+        return startBed({
+          dir: join(dir, 'bed'),
+          ...(compiledCli ? { compiledCli } : {}),
+          ...(args.cpuProf ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}),
+        });
+      })();
       return bed;
     },
     log: (message) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}`),
@@ -89,13 +113,19 @@ async function main(): Promise<void> {
   } finally {
     if (bed) {
       ctx.log('stopping the bed');
-      await (await bed.catch(() => undefined))?.stop().catch((error: unknown) => ctx.log(`stop failed: ${String(error)}`));
+      await (
+        await bed.catch(() => undefined)
+      )
+        ?.stop()
+        .catch((error: unknown) => ctx.log(`stop failed: ${String(error)}`));
     }
     // Keep the logs of a failed run for a look.
     if (reports.some((r) => r.error !== undefined)) ctx.log(`kept ${dir} (a scenario failed)`);
     else await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
 
+  // The raw results first, so a report that fails to render loses no run.
+  await writeFile(join(TESTBED_HOME, 'bench-last.json'), JSON.stringify({ machine, reports }, null, 2));
   const text = renderReport({
     machine: {
       ...machine,
@@ -117,7 +147,12 @@ async function runScenario(scenario: Scenario, ctx: BenchContext): Promise<Scena
   const started = performance.now();
   try {
     const result = await scenario.run(ctx);
-    return { id: scenario.id, title: scenario.title, seconds: (performance.now() - started) / 1000, ...result };
+    return {
+      id: scenario.id,
+      title: scenario.title,
+      seconds: (performance.now() - started) / 1000,
+      ...result,
+    };
   } catch (error) {
     ctx.log(`${scenario.id}: failed: ${(error as Error).stack ?? String(error)}`);
     return {
@@ -135,7 +170,7 @@ async function runScenario(scenario: Scenario, ctx: BenchContext): Promise<Scena
 
 const PREAMBLE = [
   'Every figure below comes from one run of the command above on this machine: medians of several runs with their spread, and ratios against a baseline measured in the same run. Absolute times on a shared 2-core machine are noise; the ratios are the figures that count. The load average shows how busy the machine was (other engineers were running tests at the same time).',
-  'Scenarios: `pull-speedup`, `data-plane`, `peer-hop`, `lookup`, `miss`, `cost`, `churn`. Each runs alone with `npm run bench -- <scenario>`; `--quick` cuts runs and sizes (whole run under 10 minutes); `--runs N` fixes the number of runs; `--cpu-prof` writes CPU profiles of the daemons to `.testbed/bench-profiles/`.',
+  'Scenarios: `pull-speedup`, `data-plane`, `peer-hop`, `lookup`, `miss`, `cost`, `churn`. Each runs alone with `npm run bench -- <scenario>`; `--quick` cuts runs and sizes (whole run under 10 minutes); `--runs N` fixes the number of runs; `--cpu-prof` writes CPU profiles of the daemons to `.testbed/bench-profiles/` (summarise one with `npx tsx bench/profile-summary.ts <file>`). The daemons run compiled (`tsc -p tsconfig.build.json` into a scratch folder, as the image ships them); `--tsx` runs the sources under tsx instead.',
 ];
 
 if (import.meta.url === `file://${process.argv[1]}`) {

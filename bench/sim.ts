@@ -48,7 +48,10 @@ export async function startSim(size: number, firstSubnet: number): Promise<SimCl
   const sockets = new Set<Socket>();
   let closedBytes = 0;
 
-  async function listen(host: string, port: number): Promise<{ index: IndexStore; app: FastifyInstance; port: number }> {
+  async function listen(
+    host: string,
+    port: number,
+  ): Promise<{ index: IndexStore; app: FastifyInstance; port: number }> {
     const index = createIndexStore();
     const app = buildPeerApp({ index });
     app.server.on('connection', (socket: Socket) => {
@@ -78,7 +81,11 @@ export async function startSim(size: number, firstSubnet: number): Promise<SimCl
 
   async function withRouter(member: SimMember, options: P2PRouterOptions = {}): Promise<P2PRouter> {
     const router = createP2PRouter(
-      { members: source, self: { id: member.id, registryUrl: `http://${member.host}:5000` }, index: member.index },
+      {
+        members: source,
+        self: { id: member.id, registryUrl: `http://${member.host}:5000` },
+        index: member.index,
+      },
       options,
     );
     member.router = router;
@@ -112,18 +119,24 @@ export async function startSim(size: number, firstSubnet: number): Promise<SimCl
     },
     async close() {
       await Promise.allSettled(
-        members.filter((m) => m.alive).map(async (m) => {
-          await m.router?.close();
-          m.app.server.closeAllConnections();
-          await m.app.close();
-        }),
+        members
+          .filter((m) => m.alive)
+          .map(async (m) => {
+            await m.router?.close();
+            m.app.server.closeAllConnections();
+            await m.app.close();
+          }),
       );
     },
   };
 }
 
 /** Time in ms until a lookup of `key` ends, found or not, and whether it found a holder. */
-export async function timeLookup(router: P2PRouter, key: string, timeoutMs: number): Promise<{ ms: number; found: boolean }> {
+export async function timeLookup(
+  router: P2PRouter,
+  key: string,
+  timeoutMs: number,
+): Promise<{ ms: number; found: boolean }> {
   const started = performance.now();
   let found = false;
   for await (const _holder of router.lookup(key, { signal: AbortSignal.timeout(timeoutMs), count: 1 })) {

@@ -22,7 +22,12 @@ interface Series {
   readonly notFound: number;
 }
 
-async function measure(router: P2PRouter, keys: readonly string[], count: number, missCount: number): Promise<Omit<Series, 'label'>> {
+async function measure(
+  router: P2PRouter,
+  keys: readonly string[],
+  count: number,
+  missCount: number,
+): Promise<Omit<Series, 'label'>> {
   const hits: number[] = [];
   const misses: number[] = [];
   let notFound = 0;
@@ -46,13 +51,19 @@ async function onBed(ctx: BenchContext, count: number): Promise<Series> {
   const daemons = BED_HOSTS.nodes.map((host) => `${host}:${PEILI_PORTS.router}`);
   const self = '127.0.30.9:5001';
   const router = createP2PRouter(
-    { members: createStaticMembers([...daemons, self]), self: { id: self, registryUrl: 'http://127.0.30.9:5000' } },
+    {
+      members: createStaticMembers([...daemons, self]),
+      self: { id: self, registryUrl: 'http://127.0.30.9:5000' },
+    },
     { lookupTimeoutMs: MEASURE_TIMEOUT_MS },
   );
   await router.start();
   try {
     await measure(router, keys, 50, 0);
-    return { label: '3-node bed (real daemons)', ...(await measure(router, keys, count, Math.round(count / 4))) };
+    return {
+      label: '3-node bed (real daemons)',
+      ...(await measure(router, keys, count, Math.round(count / 4))),
+    };
   } finally {
     await router.close();
   }
@@ -75,7 +86,10 @@ async function onSim(ctx: BenchContext, size: number, firstSubnet: number, count
     // Shuffle so consecutive lookups hit different owners.
     keys.sort(() => Math.random() - 0.5);
     await measure(asker, keys.slice(0, 100), 100, 0);
-    return { label: `${size} simulated members`, ...(await measure(asker, keys.slice(100), count, Math.round(count / 4))) };
+    return {
+      label: `${size} simulated members`,
+      ...(await measure(asker, keys.slice(100), count, Math.round(count / 4))),
+    };
   } finally {
     await sim.close();
   }
@@ -118,12 +132,30 @@ export const lookup: Scenario = {
       ],
       tables: [
         {
-          columns: ['member set', 'lookups', 'p50 ms', 'p75 ms', 'p99 ms', 'max ms', 'within 20 ms', 'miss p50 / p99 ms'],
+          columns: [
+            'member set',
+            'lookups',
+            'p50 ms',
+            'p75 ms',
+            'p99 ms',
+            'max ms',
+            'within 20 ms',
+            'miss p50 / p99 ms',
+          ],
           rows,
         },
       ],
-      targets: [{ name: 'lookup p99 at 100 members', target: '< 5 ms', measured: `${fixed(p99, 2)} ms`, met: p99 < 5 }],
-      notes: series.filter((s) => s.notFound > 0).map((s) => `${s.label}: ${s.notFound} lookups found no holder within ${MEASURE_TIMEOUT_MS} ms.`),
+      targets: [
+        {
+          name: 'lookup p99 at 100 members',
+          target: '< 5 ms',
+          measured: `${fixed(p99, 2)} ms`,
+          met: p99 < 5,
+        },
+      ],
+      notes: series
+        .filter((s) => s.notFound > 0)
+        .map((s) => `${s.label}: ${s.notFound} lookups found no holder within ${MEASURE_TIMEOUT_MS} ms.`),
     };
   },
 };

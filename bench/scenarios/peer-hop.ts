@@ -20,16 +20,21 @@ export const peerHop: Scenario = {
     const direct = bed.blobUrl(0, blob.image, blob.digest);
     const peerHeaders = { 'X-Peili-Mirrored': 'true' };
     const runs = ctx.runs(5, 3);
-    const results = { hop: { 1: [] as number[], 3: [] as number[] }, direct: { 1: [] as number[], 3: [] as number[] } };
+    const results = {
+      hop: { 1: [] as number[], 3: [] as number[] },
+      direct: { 1: [] as number[], 3: [] as number[] },
+    };
     await parallelThroughput(hop, 1, blob.size);
     await parallelThroughput(direct, 1, blob.size, peerHeaders);
     for (let run = 0; run < runs; run++) {
       for (const streams of [1, 3] as const) {
         ctx.signal.throwIfAborted();
         const first = run % 2 === 0;
-        if (first) results.direct[streams].push(await parallelThroughput(direct, streams, blob.size, peerHeaders));
+        if (first)
+          results.direct[streams].push(await parallelThroughput(direct, streams, blob.size, peerHeaders));
         results.hop[streams].push(await parallelThroughput(hop, streams, blob.size));
-        if (!first) results.direct[streams].push(await parallelThroughput(direct, streams, blob.size, peerHeaders));
+        if (!first)
+          results.direct[streams].push(await parallelThroughput(direct, streams, blob.size, peerHeaders));
       }
       ctx.log(
         `peer-hop: run ${run + 1}/${runs}: MiB/s 1 stream direct ${results.direct[1].at(-1)!.toFixed(0)}, hop ${results.hop[1].at(-1)!.toFixed(0)}`,

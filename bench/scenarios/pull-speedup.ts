@@ -24,11 +24,39 @@ export const pullSpeedup: Scenario = {
   usesBed: true,
   async run(ctx) {
     const rows: Row[] = [
-      { mib: 10, layers: 1, label: '10 MiB / 1 layer', spegel: 1220 / 210, spegelRow: '10 MB', runs: ctx.runs(5, 3) },
-      { mib: 100, layers: 4, label: '100 MiB / 4 layers', spegel: 1573 / 500, spegelRow: '100 MB / 4 layers', runs: ctx.runs(5, 3) },
+      {
+        mib: 10,
+        layers: 1,
+        label: '10 MiB / 1 layer',
+        spegel: 1220 / 210,
+        spegelRow: '10 MB',
+        runs: ctx.runs(5, 3),
+      },
+      {
+        mib: 100,
+        layers: 4,
+        label: '100 MiB / 4 layers',
+        spegel: 1573 / 500,
+        spegelRow: '100 MB / 4 layers',
+        runs: ctx.runs(5, 3),
+      },
       ctx.quick
-        ? { mib: 256, layers: 4, label: '256 MiB / 4 layers', spegel: 7310 / 5125, spegelRow: '1 GB / 4 layers', runs: ctx.runs(3, 2) }
-        : { mib: 1024, layers: 4, label: '1 GiB / 4 layers', spegel: 7310 / 5125, spegelRow: '1 GB / 4 layers', runs: ctx.runs(3, 2) },
+        ? {
+            mib: 256,
+            layers: 4,
+            label: '256 MiB / 4 layers',
+            spegel: 7310 / 5125,
+            spegelRow: '1 GB / 4 layers',
+            runs: ctx.runs(3, 2),
+          }
+        : {
+            mib: 1024,
+            layers: 4,
+            label: '1 GiB / 4 layers',
+            spegel: 7310 / 5125,
+            spegelRow: '1 GB / 4 layers',
+            runs: ctx.runs(3, 2),
+          },
     ];
     const bed = await ctx.bed();
     const proxies = bed.peili.cluster.proxies;
@@ -93,10 +121,16 @@ export const pullSpeedup: Scenario = {
         met: ratio > row.spegel,
       });
       if (row.mib === 100) {
-        targets.push({ name: 'speedup 100 MiB / 4 layers', target: '≥ 5x', measured: `${fixed(ratio, 1)}x`, met: ratio >= 5 });
+        targets.push({
+          name: 'speedup 100 MiB / 4 layers',
+          target: '≥ 5x',
+          measured: `${fixed(ratio, 1)}x`,
+          met: ratio >= 5,
+        });
       }
     }
-    if (ctx.quick) notes.push('Quick mode uses 256 MiB for the large row; `npm run bench` (full) uses 1 GiB.');
+    if (ctx.quick)
+      notes.push('Quick mode uses 256 MiB for the large row; `npm run bench` (full) uses 1 GiB.');
     return {
       method: [
         'Three containerd 1.6 nodes on one machine, each with a `peili registry` daemon (`--log-level=warn`, otherwise defaults) and a real `docker-registry` as the upstream.',
@@ -107,12 +141,28 @@ export const pullSpeedup: Scenario = {
       ],
       tables: [
         {
-          columns: ['image', 'upstream s, median (min–max)', 'Peili s', 'unthrottled registry s', 'speedup', 'ceiling (upstream / unthrottled)', 'Spegel'],
+          columns: [
+            'image',
+            'upstream s, median (min–max)',
+            'Peili s',
+            'unthrottled registry s',
+            'speedup',
+            'ceiling (upstream / unthrottled)',
+            'Spegel',
+          ],
           rows: table,
         },
         {
           title: 'Raw samples',
-          columns: ['image', 'runs', 'blob MiB', 'upstream s', 'Peili s', 'unthrottled s', 'upstream KiB during the Peili pull (median)'],
+          columns: [
+            'image',
+            'runs',
+            'blob MiB',
+            'upstream s',
+            'Peili s',
+            'unthrottled s',
+            'upstream KiB during the Peili pull (median)',
+          ],
           rows: detail,
         },
       ],
