@@ -124,7 +124,9 @@ describe('HTTP peer client', () => {
 
   it('fails with reason aborted when the caller aborts', async () => {
     const controller = new AbortController();
-    const call = client.lookup(silentUrl, D1, controller.signal);
+    // A long timeout of its own, so only the caller's abort can end the call.
+    const patient = createHttpPeerClient({ lookupTimeoutMs: 10_000 });
+    const call = patient.lookup(silentUrl, D1, controller.signal);
     setTimeout(() => controller.abort(), 20);
     await assert.rejects(call, {
       reason: 'aborted',
