@@ -125,7 +125,8 @@ describe('streaming a large blob through a real socket', () => {
       `served ${SIZE / MiB} MiB in ${seconds.toFixed(2)} s (${(SIZE / MiB / seconds).toFixed(0)} MiB/s, forced GCs included); ` +
         `peak live-memory growth ${(growth / MiB).toFixed(1)} MiB`,
     );
-    assert.ok(growth < 16 * MiB, `live memory grew by ${(growth / MiB).toFixed(1)} MiB while streaming`);
+    // Half the blob: buffering it whole would exceed this; GC timing on a loaded machine does not.
+    assert.ok(growth < SIZE / 2, `live memory grew by ${(growth / MiB).toFixed(1)} MiB while streaming`);
     const served = await registry.getSingleMetric('peili_served_bytes_total')?.get();
     assert.equal(served?.values.find((v) => v.labels['source'] === 'local')?.value, SIZE);
   });

@@ -634,7 +634,9 @@ describe('createPeerSource', () => {
       assert.equal(got?.peerId, 'good');
       assert.ok(elapsed < 1_000, `took ${elapsed} ms`);
       assert.ok((await collect(got.stream)).equals(blob));
-      assert.equal(peers.slow!.seen.length, 1);
+      // The slow peer was asked at most once; on a loaded machine the hedge may cancel that request
+      // before the slow server has even recorded it.
+      assert.ok(peers.slow!.seen.length <= 1);
     });
 
     it('does not hedge when the first peer answers within the delay', async () => {
