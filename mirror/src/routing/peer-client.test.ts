@@ -98,25 +98,25 @@ describe('HTTP peer client', () => {
   ];
   for (const [name, url, reason, detail] of failures) {
     it(`fails with reason ${reason} on ${name}`, async () => {
-      const started = performance.now();
-      await assert.rejects(client.advertise(url(), { holder: HOLDER, ttlSeconds: 30, keys: [D1] }), {
+      // Only the silent peer may run into the short timeout; on a busy machine the others could too.
+      const caller = reason === 'timeout' ? client : createHttpPeerClient({ writeTimeoutMs: 10_000 });
+      await assert.rejects(caller.advertise(url(), { holder: HOLDER, ttlSeconds: 30, keys: [D1] }), {
         name: 'PeerCallError',
         reason,
         message: `POST /peili/v1/advertise: ${detail}`,
       });
-      assert.ok(performance.now() - started < 1000);
     });
   }
 
   it('fails with reason protocol on an answer that is not JSON', async () => {
-    await assert.rejects(client.lookup(oddUrl, 'docker.io/text/app:v1'), {
+    await assert.rejects(createHttpPeerClient().lookup(oddUrl, 'docker.io/text/app:v1'), {
       reason: 'protocol',
       message: 'GET /peili/v1/lookup?key=docker.io%2Ftext%2Fapp%3Av1: answer is not JSON',
     });
   });
 
   it('refuses to read an answer larger than MAX_ANSWER_BYTES', async () => {
-    await assert.rejects(client.lookup(oddUrl, 'docker.io/huge/app:v1'), {
+    await assert.rejects(createHttpPeerClient().lookup(oddUrl, 'docker.io/huge/app:v1'), {
       reason: 'protocol',
       message: `GET /peili/v1/lookup?key=docker.io%2Fhuge%2Fapp%3Av1: answer of ${5 * 1024 * 1024} bytes exceeds ${MAX_ANSWER_BYTES}`,
     });
