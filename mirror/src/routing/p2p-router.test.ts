@@ -72,7 +72,7 @@ function inProcessCluster(size: number, options: P2PRouterOptions = {}) {
     const call: Call = { operation, from, to: url.slice(7), keys, at: performance.now(), sentAt: sequence++ };
     calls.push(call);
     await tick();
-    if (hung.has(call.to)) await new Promise((resolve) => setTimeout(resolve, 500));
+    if (hung.has(call.to)) await new Promise((resolve) => setTimeout(resolve, 2000));
     if (broken.has(call.to) || hung.has(call.to))
       throw new PeerCallError('refused', `${operation}: connection refused`);
     const service = services.get(url)!;
@@ -174,12 +174,12 @@ describe('P2PRouter lookups', () => {
     const holder = cluster.ids.findIndex((_, i) => i > 0);
     await cluster.node(holder).advertise([key]);
     const asker = cluster.ids.findIndex((_, i) => i !== holder);
-    // Hang every member but the asker and one owner: the lookup must not wait for the hung ones.
+    // Hang every other member (2 s): the lookup must end at its 20 ms budget, not wait for them.
     for (const id of cluster.ids) if (id !== cluster.ids[asker]) cluster.hung.add(id);
     let started = performance.now();
     assert.deepEqual(await collect(cluster.node(asker), randomDigest()), []);
     const unknownMs = performance.now() - started;
-    assert.ok(unknownMs >= 15 && unknownMs < 200, `unknown key took ${unknownMs.toFixed(1)} ms`);
+    assert.ok(unknownMs >= 15 && unknownMs < 1000, `unknown key took ${unknownMs.toFixed(1)} ms`);
     cluster.hung.clear();
     started = performance.now();
     const found = await collect(cluster.node(asker), key);
@@ -187,7 +187,7 @@ describe('P2PRouter lookups', () => {
       found.map((h) => h.id),
       asker === holder ? [] : [cluster.ids[holder]],
     );
-    assert.ok(performance.now() - started < 200);
+    assert.ok(performance.now() - started < 1000);
   });
 
   it('counts members, keys, lookups and peer errors in the metrics', async () => {
