@@ -6,6 +6,8 @@ import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { Registry } from 'prom-client';
 import type { Address, RegistryConfig } from './config.js';
+import { hidePrivateContent } from './access/private-content.js';
+import { createUpstreamAccess } from './access/upstream-access.js';
 import { createContainerdStore, type ContainerdStore } from './containerd/containerd-store.js';
 import { buildApp } from './http/app.js';
 import { buildOpsApp } from './http/ops-app.js';
@@ -123,10 +125,32 @@ export async function runRegistry(
     { probe: createUpstreamProbe({}, { timeout: config.upstreamProbeTimeout }) },
     { mode: config.resolveTags, filters: config.resolveTagsFilter },
   );
+  const serviceOptions = { mirroredRegistries: [...config.mirroredRegistries] };
+  const privateRegistries = [...config.privateRegistries];
+  // With private registries, requests that did not prove access upstream see a store without
+  // private-only content; those that did are served from the whole store.
   const service = createRegistryService(
-    { store, peers, tagPolicy, metrics },
-    { mirroredRegistries: [...config.mirroredRegistries] },
+    {
+      store: privateRegistries.length > 0 ? hidePrivateContent(store, privateRegistries) : store,
+      peers,
+      tagPolicy,
+      metrics,
+    },
+    serviceOptions,
   );
+  const access =
+    privateRegistries.length > 0
+      ? {
+          control: createUpstreamAccess({}, { registries: privateRegistries }),
+          privateService: createRegistryService({ store, peers, tagPolicy, metrics }, serviceOptions),
+        }
+      : undefined;
+  if (access && peerAuth === undefined) {
+    log.warn(
+      { privateRegistries },
+      'private registries without --peer-secret-file: their content is never served to or from peers',
+    );
+  }
 
   const stopping = new AbortController();
   const running = AbortSignal.any([signal, stopping.signal]);
@@ -141,6 +165,7 @@ export async function runRegistry(
       metrics,
       logger: { level: config.logLevel },
       ...(peerAuth ? { authenticatePeer: peerAuth.verify } : {}),
+      ...(access ? { access } : {}),
     },
     { maxConcurrentRequests: config.maxConcurrentRequests },
   );

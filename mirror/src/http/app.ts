@@ -9,6 +9,7 @@ import Fastify, {
 } from 'fastify';
 import type { Metrics } from '../metrics/metrics.js';
 import { OciError, isOciError, unsupportedMethod } from '../oci/errors.js';
+import type { AccessControl } from '../access/upstream-access.js';
 import type { RegistryService, ServeResult } from '../registry/registry-service.js';
 import { parseRegistryPath, routePattern, type RegistryPath, type RoutePattern } from './registry-path.js';
 
@@ -42,6 +43,12 @@ export interface AppDeps {
     headers: Readonly<Record<string, string | string[] | undefined>>;
     body: string;
   }) => boolean;
+  /**
+   * Private registries: `control` decides per request; requests it grants `private` are served by
+   * `privateService` (the whole store), all others by `service` (which should hide private-only
+   * content). Without it every request goes to `service`.
+   */
+  readonly access?: { readonly control: AccessControl; readonly privateService: RegistryService };
 }
 
 /** Server tunables of {@link buildApp}; defaults in {@link APP_DEFAULTS}. */
@@ -271,13 +278,29 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
         throw new OciError('UNAUTHORIZED', { message: 'peer request without a valid signature' });
       }
       const registry = namespaceOf(request.query);
+      let target = service;
+      if (deps.access) {
+        const grant = await deps.access.control.authorize(
+          {
+            registry,
+            repository: parsed.name,
+            kind: parsed.kind === 'manifest' ? 'manifests' : 'blobs',
+            reference: parsed.kind === 'manifest' ? parsed.reference : parsed.digest,
+            fromPeer,
+            peerAuthenticated: fromPeer && deps.authenticatePeer !== undefined,
+            authorization: request.headers.authorization,
+          },
+          request.abortSignal,
+        );
+        if (grant === 'private') target = deps.access.privateService;
+      }
       const result =
         parsed.kind === 'manifest'
-          ? await service.manifest(
+          ? await target.manifest(
               { registry, repository: parsed.name, reference: parsed.reference, method, fromPeer },
               request.abortSignal,
             )
-          : await service.blob(
+          : await target.blob(
               {
                 registry,
                 repository: parsed.name,
