@@ -119,6 +119,9 @@ interface Values {
     upstreamProbeTimeout: string;
     shutdownTimeout: string;
     containerdVersion: string;
+    nodeOptions: string;
+    maxConcurrentRequests: number;
+    privateRegistries: string[];
   };
   service: {
     registry: { port: number; hostPort: number };
@@ -415,9 +418,12 @@ for (const scenario of SCENARIOS) {
 
     it('the daemon container runs registry with every value mapped to its flag', () => {
       const env = Object.fromEntries(
-        (registry.env ?? []).map((e) => [e.name, e.valueFrom?.fieldRef?.fieldPath]),
+        (registry.env ?? []).map((e) => [e.name, e.value ?? e.valueFrom?.fieldRef?.fieldPath]),
       );
-      assert.deepEqual(env, { POD_IP: 'status.podIP' });
+      assert.deepEqual(env, {
+        POD_IP: 'status.podIP',
+        ...(v.peili.nodeOptions ? { NODE_OPTIONS: v.peili.nodeOptions } : {}),
+      });
       const daemon = parseConfig(expand(registry.args ?? [], { POD_IP }), {}) as RegistryConfig;
       const members = v.extraArgs.flatMap((arg) =>
         arg.startsWith('--members=') ? arg.slice(10).split(',') : [],
@@ -443,6 +449,8 @@ for (const scenario of SCENARIOS) {
           resolveTagsFilter: v.peili.resolveTagsFilter.map((r) => new RegExp(r).source),
           upstreamProbeTimeout: ms(v.peili.upstreamProbeTimeout),
           shutdownTimeout: ms(v.peili.shutdownTimeout),
+          maxConcurrentRequests: v.peili.maxConcurrentRequests,
+          privateRegistries: v.peili.privateRegistries,
           peerSecretFile: v.peerAuth.existingSecret
             ? `/etc/peili/peer-auth/${v.peerAuth.secretKey}`
             : undefined,
