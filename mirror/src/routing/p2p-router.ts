@@ -2,6 +2,7 @@
 // rendezvous hashing (R owners per key), and a one-round-trip lookup that asks a key's owners in
 // parallel. See docs/routing.md for the design and its measured costs.
 import type { Metrics } from '../metrics/metrics.js';
+import { callSignal } from './abort.js';
 import { createIndexStore, type IndexStore } from './index-store.js';
 import { keyKind, type KeyKind } from './keys.js';
 import { silentLogger, type RoutingLogger } from './logger.js';
@@ -158,11 +159,18 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
   // way on the first tick that sees them.
   let warmed = new Set<string>();
   async function warmUp(signal: AbortSignal): Promise<void> {
-    const bounded = AbortSignal.any([signal, AbortSignal.timeout(WARM_UP_TIMEOUT_MS)]);
     const available = membership.available();
     const others = available.filter((member) => member.id !== selfId && !warmed.has(member.id));
     warmed = new Set(available.map((member) => member.id));
-    await Promise.allSettled(others.map((member) => client.lookup(member.routerUrl, WARM_UP_KEY, bounded)));
+    if (others.length === 0) return;
+    const bounded = callSignal([signal], WARM_UP_TIMEOUT_MS);
+    try {
+      await Promise.allSettled(
+        others.map((member) => client.lookup(member.routerUrl, WARM_UP_KEY, bounded.signal)),
+      );
+    } finally {
+      bounded.dispose();
+    }
   }
 
   function chunks(keys: readonly string[]): string[][] {
@@ -178,36 +186,40 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
     groups: Map<string, string[]>,
     signal?: AbortSignal,
   ): Promise<void> {
-    const callSignal = signal ? AbortSignal.any([signal, lifetime.signal]) : lifetime.signal;
-    await Promise.all(
-      [...groups].map(async ([ownerId, keys]) => {
-        if (ownerId === selfId) {
-          if (kind === 'advertise') index.add(selfLocation, keys, ttlSeconds);
-          else index.remove(selfId, keys);
-          return;
-        }
-        const owner = membership.get(ownerId);
-        if (!owner) return;
-        for (const batch of chunks(keys)) {
-          try {
-            if (kind === 'advertise') {
-              await client.advertise(
-                owner.routerUrl,
-                { holder: selfLocation, ttlSeconds, keys: batch },
-                callSignal,
-              );
-            } else {
-              await client.withdraw(owner.routerUrl, { holder: selfLocation, keys: batch }, callSignal);
-            }
-            membership.reportSuccess(ownerId);
-          } catch (error) {
-            // The owner goes into cool-down; the next tick re-ranks and sends to the next owner.
-            failure(kind, owner, error);
+    const linked = callSignal([signal, lifetime.signal]);
+    try {
+      await Promise.all(
+        [...groups].map(async ([ownerId, keys]) => {
+          if (ownerId === selfId) {
+            if (kind === 'advertise') index.add(selfLocation, keys, ttlSeconds);
+            else index.remove(selfId, keys);
             return;
           }
-        }
-      }),
-    );
+          const owner = membership.get(ownerId);
+          if (!owner) return;
+          for (const batch of chunks(keys)) {
+            try {
+              if (kind === 'advertise') {
+                await client.advertise(
+                  owner.routerUrl,
+                  { holder: selfLocation, ttlSeconds, keys: batch },
+                  linked.signal,
+                );
+              } else {
+                await client.withdraw(owner.routerUrl, { holder: selfLocation, keys: batch }, linked.signal);
+              }
+              membership.reportSuccess(ownerId);
+            } catch (error) {
+              // The owner goes into cool-down; the next tick re-ranks and sends to the next owner.
+              failure(kind, owner, error);
+              return;
+            }
+          }
+        }),
+      );
+    } finally {
+      linked.dispose();
+    }
   }
 
   function group(groups: Map<string, string[]>, ownerId: string, key: string): void {
@@ -448,10 +460,14 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
     },
 
     async sync(signal) {
-      const stop = signal ? AbortSignal.any([signal, lifetime.signal]) : lifetime.signal;
-      await membership.refresh(stop);
-      await send('advertise', reconcile(), stop);
-      updateGauges();
+      const stop = callSignal([signal, lifetime.signal]);
+      try {
+        await membership.refresh(stop.signal);
+        await send('advertise', reconcile(), stop.signal);
+        updateGauges();
+      } finally {
+        stop.dispose();
+      }
     },
 
     reportPeerFailure(peerId) {

@@ -1,6 +1,7 @@
 // The peer protocol's client: Node's built-in fetch (undici underneath, which keeps connections
 // alive and reuses them per origin), a timeout on every call, typed failure reasons for metrics
 // and cool-downs, and a hook to sign requests for the server's authenticator.
+import { callSignal } from './abort.js';
 import {
   PROTOCOL_PREFIX,
   parseLookupResponse,
@@ -66,8 +67,7 @@ export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerC
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
-    const timeout = AbortSignal.timeout(timeoutMs);
-    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const call = callSignal([signal], timeoutMs);
     const text = body === undefined ? '' : JSON.stringify(body);
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -79,7 +79,7 @@ export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerC
         method,
         headers,
         body: body === undefined ? undefined : text,
-        signal: combined,
+        signal: call.signal,
       });
       const length = Number(response.headers.get('content-length') ?? 0);
       if (length > MAX_ANSWER_BYTES) {
@@ -92,13 +92,16 @@ export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerC
       payload = await response.text();
     } catch (error) {
       if (error instanceof PeerCallError) throw error;
-      if (signal?.aborted) throw new PeerCallError('aborted', `${method} ${path}: aborted by the caller`);
-      if (timeout.aborted)
+      if (call.timedOut()) {
         throw new PeerCallError('timeout', `${method} ${path}: no answer within ${timeoutMs} ms`);
+      }
+      if (signal?.aborted) throw new PeerCallError('aborted', `${method} ${path}: aborted by the caller`);
       const code = (error as { cause?: { code?: string } }).cause?.code;
       if (code === 'ECONNREFUSED')
         throw new PeerCallError('refused', `${method} ${path}: connection refused`);
       throw new PeerCallError('network', `${method} ${path}: ${code ?? (error as Error).message}`);
+    } finally {
+      call.dispose();
     }
     if (!response.ok) {
       let detail = payload.slice(0, 200);
