@@ -6,58 +6,12 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createScratchDir, REPO_ROOT, TESTBED_HOME } from '../testbed/index.js';
 import { startBed, type Bed } from './bed.js';
+import { parseRunnerArgs } from './args.js';
 import { buildDaemon } from './build.js';
 import type { BenchContext, Scenario } from './context.js';
 import { describeMachine } from './machine.js';
 import { renderReport, type ScenarioReport } from './report.js';
 import { SCENARIOS } from './scenarios/index.js';
-
-/** Parsed command line of the runner. */
-export interface RunnerArgs {
-  readonly scenarios: readonly string[];
-  readonly quick: boolean;
-  readonly runs?: number;
-  readonly out?: string;
-  readonly cpuProf: boolean;
-  /** Run the daemons from the TypeScript sources under tsx instead of a compiled build. */
-  readonly tsx: boolean;
-}
-
-/** Parses the runner's arguments; throws with a usage message on anything unknown. */
-export function parseRunnerArgs(argv: readonly string[], known: readonly string[]): RunnerArgs {
-  const scenarios: string[] = [];
-  let quick = false;
-  let cpuProf = false;
-  let tsx = false;
-  let runs: number | undefined;
-  let out: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--quick') quick = true;
-    else if (arg === '--cpu-prof') cpuProf = true;
-    else if (arg === '--tsx') tsx = true;
-    else if (arg === '--runs' || arg === '--out') {
-      const value = argv[++i];
-      if (value === undefined) throw new Error(`${arg} needs a value`);
-      if (arg === '--out') out = value;
-      else {
-        runs = Number(value);
-        if (!Number.isInteger(runs) || runs < 1)
-          throw new Error(`--runs must be a whole number ≥ 1, got ${value}`);
-      }
-    } else if (arg.startsWith('--')) throw new Error(`unknown flag ${arg}`);
-    else if (!known.includes(arg)) throw new Error(`unknown scenario ${arg}; known: ${known.join(', ')}`);
-    else if (!scenarios.includes(arg)) scenarios.push(arg);
-  }
-  return {
-    scenarios,
-    quick,
-    cpuProf,
-    tsx,
-    ...(runs !== undefined ? { runs } : {}),
-    ...(out !== undefined ? { out } : {}),
-  };
-}
 
 async function main(): Promise<void> {
   const args = parseRunnerArgs(
