@@ -10,8 +10,11 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
 import {
   buildImage,
+  CRI_PROTO_PATH,
   createScratchDir,
   freePort,
   pushArgs,
@@ -256,4 +259,55 @@ test('node 2 cannot pull without credentials, and pulls from node 1 with them', 
   const fromPeer = (await servedBytes(1, 'peer')) - fromPeerBefore;
   console.log(`private image on node 2: ${fromPeer} bytes served from node 1 after the credential check`);
   assert.ok(fromPeer >= 300 * 1024, `only ${fromPeer} bytes came from the peer`);
+});
+
+/** CRI PullImage with an AuthConfig, as the kubelet sends it (the test bed's client sends none). */
+async function criPullWithAuth(socket: string, ref: string, auth: Record<string, string>): Promise<string> {
+  const definition = protoLoader.loadSync(CRI_PROTO_PATH, { keepCase: true, defaults: true });
+  const root = grpc.loadPackageDefinition(definition) as unknown as {
+    runtime: {
+      v1: { ImageService: new (address: string, credentials: grpc.ChannelCredentials) => grpc.Client };
+    };
+  };
+  const client = new root.runtime.v1.ImageService(`unix://${socket}`, grpc.credentials.createInsecure());
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const pull = (client as unknown as Record<string, (...args: unknown[]) => unknown>)['PullImage']!;
+      pull.call(
+        client,
+        { image: { image: ref }, auth },
+        new grpc.Metadata(),
+        { deadline: Date.now() + 60_000 },
+        (error: grpc.ServiceError | null, reply?: { image_ref: string }) =>
+          error ? reject(new Error(error.details)) : resolve(reply!.image_ref),
+      );
+    });
+  } finally {
+    client.close();
+  }
+}
+
+test('CRI PullImage with credentials: served by peers only when the kubelet sends no server_address', async () => {
+  const node = cluster.nodes[1]!;
+  const ref = `${upstream}/org/private:v1`;
+  const results: string[] = [];
+  for (const serverAddress of [`http://${upstream}`, '']) {
+    // Every ref CRI made (tag, repo@digest, config id), then the blobs themselves.
+    const config = image.images[0]!.configDigest;
+    const byDigest = `${upstream}/org/private@${image.topDigest}`;
+    for (const name of [ref, byDigest, config]) await node.ctr(['images', 'rm', name]).catch(() => undefined);
+    for (const digest of image.images[0]!.layerDigests)
+      await node.ctr(['content', 'rm', digest]).catch(() => undefined);
+    const before = await servedBytes(1, 'peer');
+    const auth = {
+      username: USER,
+      password: PASSWORD,
+      ...(serverAddress ? { server_address: serverAddress } : {}),
+    };
+    assert.equal(await criPullWithAuth(node.socket, ref, auth), image.images[0]!.configDigest);
+    const fromPeer = (await servedBytes(1, 'peer')) - before;
+    results.push(`server_address=${serverAddress || '(none)'}: ${fromPeer} bytes from the peer`);
+    if (serverAddress === '') assert.ok(fromPeer > 0, results.join('; '));
+  }
+  console.log(`CRI pulls of the private image on node 2: ${results.join('; ')}`);
 });
