@@ -151,7 +151,9 @@ export const churn: Scenario = {
           met: worst >= 0.99,
         },
       ],
-      notes: [],
+      notes: [
+        `Failures of two kinds. (1) The 20 ms budget ran out (${runs.reduce((n, r) => n + r.slowFailures, 0)} lookups): 20 routers and servers share one event loop on a loaded machine. (2) Keys whose three owners all crashed (${runs.reduce((n, r) => n + r.orphanFailures, 0)} failed lookups): the asker skips the dead owners and asks the next ones by rank, but those were never told about the key, because a holder re-sends keys only when its own view of the members changes (its own calls failing) or at its periodic refresh (ttl × 0.4 = 120 s by default); the restarted owners come back with empty index shares for the same reason. A routing-layer fix: let a lookup that finds only empty or failed owners trigger the holders' re-send, or have holders re-send to an owner seen restarting (e.g. a boot id in the peer protocol's answers).`,
+      ],
     };
   },
 };

@@ -168,7 +168,9 @@ export const cost: Scenario = {
           met: idle < 80 * MiB,
         },
       ],
-      notes: [],
+      notes: [
+        `An idle bare \`node\` process already takes ${fixed(bare / MiB, 1)} MiB here; the daemon adds fastify (two servers), grpc-js with its loaded .proto files, prom-client and pino. Under load the growth is Buffer memory of the streams in flight and not yet collected (1 MiB file chunks on the serving side, fetch/undici chunks plus hashing on the relaying side); V8 returns it lazily. Capping the heap (\`--max-old-space-size\`, \`--max-semi-space-size\`) or smaller read chunks would trade throughput for a lower peak; not tried in this run.`,
+      ],
     };
   },
 };
