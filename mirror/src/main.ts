@@ -23,6 +23,7 @@ import { createDnsMembers, createStaticMembers, type MemberSource } from './rout
 import { createHttpPeerClient } from './routing/peer-client.js';
 import { createP2PRouter } from './routing/p2p-router.js';
 import { buildPeerApp } from './routing/peer-server.js';
+import { callSignal } from './routing/abort.js';
 
 /** How often the daemon checks that containerd answers (feeds `/readyz`). */
 const STORE_HEALTH_INTERVAL_MS = 5_000;
@@ -62,14 +63,18 @@ async function closeWithin(app: FastifyInstance, timeoutMs: number): Promise<voi
 function watchStore(store: ContainerdStore, log: Logger, signal: AbortSignal): () => boolean {
   let up = false;
   const check = async (): Promise<void> => {
+    // Not AbortSignal.any: on Node 20 every signal derived from a long-lived one is kept alive.
+    const call = callSignal([signal], 2_000);
     try {
-      await store.containerdVersion(AbortSignal.any([signal, AbortSignal.timeout(2_000)]));
+      await store.containerdVersion(call.signal);
       if (!up) log.info('containerd reachable');
       up = true;
     } catch (error) {
       if (signal.aborted) return;
       if (up) log.warn({ err: error }, 'containerd unreachable; not ready until it answers');
       up = false;
+    } finally {
+      call.dispose();
     }
   };
   void check();
@@ -198,7 +203,9 @@ export async function runRegistry(
     clearInterval(readyGauge);
     // The registry first: containerd gets 503s (and falls back) while the rest winds down.
     await closeWithin(registryApp, config.shutdownTimeout);
-    await Promise.allSettled([peerApp.close(), opsApp.close(), advertiser.stopped(), router.close()]);
+    await Promise.allSettled([peerApp.close(), opsApp.close(), advertiser.stopped()]);
+    // Withdrawn at once, so peers stop being sent here before the keys' TTL runs out.
+    await router.close({ withdraw: true, signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
     store.close();
     log.info('peili registry stopped');
   }
