@@ -83,7 +83,7 @@ export const peerHop: Scenario = {
       ],
       targets,
       notes: [
-        `The hop verifies the blob as it relays it (\`mirror/src/registry/peer-fetch.ts\` hashes every byte on the daemon's one JavaScript thread): SHA-256 alone runs at ${fixed(hashRate.median, 0)} MiB/s here, so a relayed stream can never be faster than that, and three streams share the same core. The direct fetch reads a file and hashes nothing.`,
+        `The hop verifies the blob as it relays it (\`mirror/src/registry/peer-fetch.ts\` hashes every byte on the daemon's one JavaScript thread): SHA-256 alone runs at ${fixed(hashRate.median, 0)} MiB/s here, so a relayed stream can never be faster than that, and three streams share the same core. The direct fetch reads a file and hashes nothing. A CPU profile of the relaying daemon (this scenario with \`--cpu-prof\`, compiled build, taken while building the benchmark) found it CPU-bound: SHA-256 (\`Hash.update\`) about half of its busy time, then socket writes (~9 %) and undici's fetch body stream (~7 %); Peili's own functions (\`pump\` in peer-fetch.js) under 1 %. Making the hop cheap means hashing off the event loop (a worker) or not re-hashing what containerd verifies anyway, a decision for the mirror path's owner.`,
       ],
     };
   },
