@@ -12,8 +12,15 @@ describe('parseRunnerArgs', () => {
       expected: { scenarios: ['miss'], quick: true, cpuProf: false, tsx: false, runs: 2 },
     },
     {
-      argv: ['--cpu-prof', '--tsx', '--out', 'x.md', 'pull-speedup'],
-      expected: { scenarios: ['pull-speedup'], quick: false, cpuProf: true, tsx: true, out: 'x.md' },
+      argv: ['--cpu-prof', '--tsx', '--out', 'x.md', 'pull-speedup', '--daemon-node-flags', ' --a=1  --b '],
+      expected: {
+        scenarios: ['pull-speedup'],
+        quick: false,
+        cpuProf: true,
+        tsx: true,
+        out: 'x.md',
+        daemonNodeFlags: ['--a=1', '--b'],
+      },
     },
   ];
   for (const { argv, expected } of cases) {

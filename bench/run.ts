@@ -50,7 +50,10 @@ async function main(): Promise<void> {
         return startBed({
           dir: join(dir, 'bed'),
           ...(compiledCli ? { compiledCli } : {}),
-          ...(args.cpuProf ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] } : {}),
+          nodeFlags: [
+            ...(args.daemonNodeFlags ?? []),
+            ...(args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+          ],
         });
       })();
       return bed;
@@ -124,7 +127,7 @@ async function runScenario(scenario: Scenario, ctx: BenchContext): Promise<Scena
 
 const PREAMBLE = [
   'Every figure below comes from one run of the command above on this machine: medians of several runs with their spread, and ratios against a baseline measured in the same run. Absolute times on a shared 2-core machine are noise; the ratios are the figures that count. The load average shows how busy the machine was (other engineers were running tests at the same time).',
-  'Scenarios: `pull-speedup`, `data-plane`, `peer-hop`, `lookup`, `miss`, `cost`, `churn`. Each runs alone with `npm run bench -- <scenario>`; `--quick` cuts runs and sizes (whole run under 10 minutes); `--runs N` fixes the number of runs; `--cpu-prof` writes CPU profiles of the daemons to `.testbed/bench-profiles/` (summarise one with `npx tsx bench/profile-summary.ts <file>`). The daemons run compiled (`tsc -p tsconfig.build.json` into a scratch folder, as the image ships them); `--tsx` runs the sources under tsx instead.',
+  'Scenarios: `pull-speedup`, `data-plane`, `peer-hop`, `lookup`, `miss`, `cost`, `churn`. Each runs alone with `npm run bench -- <scenario>`; `--quick` cuts runs and sizes (whole run under 10 minutes); `--runs N` fixes the number of runs; `--cpu-prof` writes CPU profiles of the daemons to `.testbed/bench-profiles/` (summarise one with `npx tsx bench/profile-summary.ts <file>`). The daemons run compiled (`tsc -p tsconfig.build.json` into a scratch folder, as the image ships them); `--tsx` runs the sources under tsx instead; `--daemon-node-flags "<flags>"` passes Node.js flags to the daemons.',
 ];
 
 if (import.meta.url === `file://${process.argv[1]}`) {
