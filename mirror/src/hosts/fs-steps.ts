@@ -200,5 +200,6 @@ async function applyMetadata(path: string, stat: Stats): Promise<void> {
   // chown first: it clears setuid/setgid bits that chmod then puts back.
   await lchown(path, stat.uid, stat.gid).catch(() => undefined);
   if (!stat.isSymbolicLink()) await chmod(path, stat.mode & 0o7777);
-  await lutimes(path, stat.atime, stat.mtime);
+  // Seconds as numbers keep sub-millisecond precision; Date objects would truncate to whole ms.
+  await lutimes(path, stat.atimeMs / 1000, stat.mtimeMs / 1000);
 }

@@ -50,7 +50,7 @@ export async function snapshotTree(
           kind: 'file',
           mode,
           content: await readFile(path, 'utf8'),
-          ...(options.withTimes ? { mtimeMs: Math.floor(stat.mtimeMs) } : {}),
+          ...(options.withTimes ? { mtimeMs: Math.round(stat.mtimeMs) } : {}),
         };
       }
     }
