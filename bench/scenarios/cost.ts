@@ -169,7 +169,7 @@ export const cost: Scenario = {
         },
       ],
       notes: [
-        `An idle bare \`node\` process already takes ${fixed(bare / MiB, 1)} MiB here; the daemon adds fastify (two servers), grpc-js with its loaded .proto files, prom-client and pino. Under load the growth is Buffer memory of the streams in flight and not yet collected (1 MiB file chunks on the serving side, fetch/undici chunks plus hashing on the relaying side); V8 returns it lazily. Capping the heap (\`--max-old-space-size\`, \`--max-semi-space-size\`) or smaller read chunks would trade throughput for a lower peak; not tried in this run.`,
+        `An idle bare \`node\` process already takes ${fixed(bare / MiB, 1)} MiB here; the daemon adds fastify (two servers), grpc-js with its loaded .proto files, prom-client and pino. Under load the growth is Buffer memory of the streams in flight and not yet collected (1 MiB file chunks on the serving side, fetch/undici chunks plus hashing on the relaying side); V8 returns it lazily. Capping the heap (\`--max-old-space-size\`, \`--max-semi-space-size\`) or smaller read chunks would trade throughput for a lower peak. A side run while building this benchmark (quick mode, \`--daemon-node-flags "--max-semi-space-size=2"\`, i.e. a 2 MiB young generation instead of 16 MiB) gave idle 77–87 MiB and peaks of 135 MiB serving locally and 117 MiB relaying: the relay path then fits under 128 MiB, the local path does not yet (its 1 MiB file read chunks are the next suspect); the flag belongs in the chart's container args once confirmed on a cluster.`,
       ],
     };
   },
