@@ -603,30 +603,3 @@ describe('helpers', () => {
     assert.equal(firstExternalIPv4({}), undefined);
   });
 });
-
-describe('docs/architecture.md agrees with FLAGS', () => {
-  it('every documented flag exists with the same subcommands and default', async () => {
-    const { readFile } = await import('node:fs/promises');
-    const doc = await readFile(new URL('../../docs/architecture.md', import.meta.url), 'utf8');
-    const rows = [...doc.matchAll(/^\| `--([a-z-]+)` \| ([^|]+) \| ([^|]+) \|/gm)];
-    assert.ok(rows.length > 20, `found ${rows.length} rows`);
-    const documented = new Set<string>();
-    for (const [, name, commands, def] of rows) {
-      documented.add(name!);
-      const spec = FLAGS.find((f) => f.name === name);
-      assert.ok(spec, `--${name} is documented but not in FLAGS`);
-      const want = commands!.trim() === 'all' ? [...SUBCOMMANDS] : commands!.split(',').map((c) => c.trim());
-      assert.deepEqual([...spec.commands], want, `--${name} subcommands`);
-      const literal = /^`([^`]*)`$/.exec(def!.trim())?.[1];
-      if (literal !== undefined) assert.equal(spec.default, literal, `--${name} default`);
-      else if (def!.includes('(empty')) assert.equal(spec.default, '', `--${name} default`);
-      else if (def!.includes('(required)')) assert.equal(spec.required, true, `--${name} required`);
-      else assert.ok(spec.defaultText, `--${name}: "${def!.trim()}" needs a defaultText`);
-    }
-    // Flags added after the contract was written; the docs should list them too.
-    assert.deepEqual(
-      FLAGS.filter((f) => !documented.has(f.name)).map((f) => f.name),
-      ['peer-secret-file', 'max-concurrent-requests', 'private-registries'],
-    );
-  });
-});
