@@ -135,6 +135,7 @@ export async function startPeiliCluster(options: PeiliClusterOptions): Promise<P
           daemon = await startProcess(
             process.execPath,
             [
+              ...(process.env.PEILI_E2E_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
               '--import',
               'tsx',
               CLI,

@@ -1,5 +1,6 @@
 // Pure rendering of containerd hosts.toml files. containerd tries `[host.…]` tables in file order,
 // then `server`; so our mirror comes first, then any hosts kept from the previous configuration.
+import { defaultUpstreamUrl } from '../oci/reference.js';
 import { PEILI_HEADER } from './layout.js';
 
 /** A TOML value as found in a hosts.toml (strings, numbers, booleans, arrays and tables). */
@@ -35,23 +36,12 @@ export interface RenderOptions {
   readonly existing?: HostsFile;
 }
 
-/**
- * The upstream `server` containerd falls back to for a registry, as containerd itself would
- * choose it: docker.io is served by registry-1.docker.io, loopback registries speak plain http.
- */
+/** The upstream `server` containerd falls back to for a registry, as containerd itself would choose it. */
 export function defaultServer(registry: string): string {
-  if (registry === 'docker.io') return 'https://registry-1.docker.io';
-  return `${isLoopbackHost(registry) ? 'http' : 'https'}://${registry}`;
+  return defaultUpstreamUrl(registry);
 }
 
-/** containerd's rule for registries it talks to over plain http by default. */
-export function isLoopbackHost(registry: string): boolean {
-  let host = registry;
-  const bracket = /^\[(.*)\](?::\d+)?$/.exec(registry);
-  if (bracket) host = bracket[1]!;
-  else if (/^[^:]*:\d+$/.test(registry)) host = registry.slice(0, registry.lastIndexOf(':'));
-  return host === 'localhost' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1';
-}
+export { isLoopbackHost } from '../oci/reference.js';
 
 /** Renders a complete hosts.toml, starting with Peili's header line. */
 export function renderHostsToml(options: RenderOptions): string {

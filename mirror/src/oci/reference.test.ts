@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { OciError } from './errors.js';
 import {
+  defaultUpstreamUrl,
   imageName,
   isRegistryHost,
   isRepository,
@@ -180,5 +181,22 @@ describe('imageName', () => {
   ];
   for (const [registry, want] of normalized) {
     it(`normalizeRegistry(${registry}) = ${want}`, () => assert.equal(normalizeRegistry(registry), want));
+  }
+});
+
+describe('defaultUpstreamUrl', () => {
+  const cases: [string, string][] = [
+    ['docker.io', 'https://registry-1.docker.io'],
+    ['index.docker.io', 'https://registry-1.docker.io'],
+    ['registry-1.docker.io', 'https://registry-1.docker.io'],
+    ['ghcr.io', 'https://ghcr.io'],
+    ['registry.example.com:5000', 'https://registry.example.com:5000'],
+    ['127.0.0.1:5000', 'http://127.0.0.1:5000'],
+    ['localhost', 'http://localhost'],
+    ['[::1]:5000', 'http://[::1]:5000'],
+    ['127.example.com', 'https://127.example.com'],
+  ];
+  for (const [registry, url] of cases) {
+    it(`${registry} → ${url}`, () => assert.equal(defaultUpstreamUrl(registry), url));
   }
 });

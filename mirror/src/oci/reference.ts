@@ -113,3 +113,21 @@ export function imageName(registry: string, repository: string, tag: string): st
   const repo = host === DOCKER_HUB && !repository.includes('/') ? `library/${repository}` : repository;
   return `${host}/${repo}:${tag}`;
 }
+
+/** containerd's rule for registries it talks to over plain http by default: localhost and loopback. */
+export function isLoopbackHost(registry: string): boolean {
+  let host = registry;
+  const bracket = /^\[(.*)\](?::\d+)?$/.exec(registry);
+  if (bracket) host = bracket[1]!;
+  else if (/^[^:]*:\d+$/.test(registry)) host = registry.slice(0, registry.lastIndexOf(':'));
+  return host === 'localhost' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host === '::1';
+}
+
+/**
+ * The base URL containerd itself would use for a registry host: Docker Hub (any alias) is served
+ * by `https://registry-1.docker.io`, loopback registries speak plain http, the rest https.
+ */
+export function defaultUpstreamUrl(registry: string): string {
+  if (DOCKER_HUB_ALIASES.includes(registry)) return 'https://registry-1.docker.io';
+  return `${isLoopbackHost(registry) ? 'http' : 'https'}://${registry}`;
+}

@@ -8,6 +8,7 @@ import type { PeerLocation, Router } from '../routing/router.js';
 import type { Digest } from '../store/content-store.js';
 import { createLatencyTracker, hedge, HedgeExhaustedError, type LatencyTrackerOptions } from './hedging.js';
 import type { PeerBlob, PeerManifest, PeerRequest, PeerSource } from './peer-source.js';
+import { warmUpFetch } from './fetch-warm-up.js';
 
 /** The loop-guard header sent on every request to a peer: such requests are served from local content only. */
 export const MIRRORED_HEADER = 'X-Peili-Mirrored';
@@ -338,21 +339,6 @@ function withIdleTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Er
       },
     );
   });
-}
-
-let warmedUp = false;
-
-/**
- * Node loads undici on the first `fetch` call, synchronously (hundreds of ms on a busy node):
- * pay that once at construction rather than inside the first peer request's time limit.
- */
-function warmUpFetch(): void {
-  if (warmedUp) return;
-  warmedUp = true;
-  fetch('data:,').then(
-    (response) => void response.body?.cancel().catch(() => {}),
-    () => {},
-  );
 }
 
 /** Maps a fetch exception to a failure reason. */

@@ -1,3 +1,6 @@
+import { defaultUpstreamUrl } from '../oci/reference.js';
+import { warmUpFetch } from './fetch-warm-up.js';
+
 /** Tells whether a registry's upstream answers at all, so tags may be left to it. */
 export interface UpstreamProbe {
   /** True when `GET <base>/v2/` got any HTTP answer (401 included) within the timeout; cached per registry. */
@@ -25,35 +28,11 @@ export interface UpstreamProbeOptions {
 /** Defaults of {@link UpstreamProbeOptions}. */
 export const UPSTREAM_PROBE_DEFAULTS = Object.freeze({ timeout: 500, cacheTtl: 5_000 });
 
-/**
- * The base URL containerd would use for a registry host: docker.io (and index.docker.io) live at
- * `https://registry-1.docker.io`; localhost and loopback hosts default to plain http, like containerd.
- */
+/** The base URL containerd would use for a registry host, unless `overrides` names another. */
 export function upstreamBaseUrl(registry: string, overrides: Readonly<Record<string, string>> = {}): string {
   const override = overrides[registry];
   if (override !== undefined) return override.replace(/\/+$/, '');
-  if (registry === 'docker.io' || registry === 'index.docker.io') return 'https://registry-1.docker.io';
-  return `${isLocalHost(registry) ? 'http' : 'https'}://${registry}`;
-}
-
-let warmedUp = false;
-
-/** Loads undici (Node's lazily loaded fetch) once, at construction, not inside a probe's timeout. */
-function warmUpFetch(): void {
-  if (warmedUp) return;
-  warmedUp = true;
-  fetch('data:,').then(
-    (response) => void response.body?.cancel().catch(() => {}),
-    () => {},
-  );
-}
-
-/** Whether the host part of `host[:port]` is localhost or a loopback address. */
-function isLocalHost(registry: string): boolean {
-  const host = registry.startsWith('[')
-    ? registry.slice(1, registry.indexOf(']'))
-    : registry.replace(/:\d+$/, '');
-  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+  return defaultUpstreamUrl(registry);
 }
 
 /** Creates an {@link UpstreamProbe}: one shared request per registry at a time, answers cached for `cacheTtl`. */
