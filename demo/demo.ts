@@ -109,6 +109,7 @@ async function main(): Promise<void> {
       dir,
       registryHost: '127.0.0.1',
       nodeHosts: ['127.0.0.2', '127.0.0.3', '127.0.0.4'],
+      logLevel: 'info',
       // One shared 100 Mbit/s link for all connections, like a remote registry's.
       throttle: { bytesPerSecond: 12_500_000, latencyMs: 10, limitScope: 'proxy' },
     });

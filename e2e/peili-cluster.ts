@@ -25,6 +25,8 @@ export interface PeiliClusterOptions extends Omit<ClusterOptions, 'upstreamFor'>
   readonly registryArgs?: readonly string[];
   /** Shared secret for peer authentication; none when omitted. */
   readonly peerSecret?: string;
+  /** The daemons' log level. @default 'debug' (tests read the logs) */
+  readonly logLevel?: string;
   /** Nodes whose daemon is not started at first (start it later with `startDaemon`). */
   readonly deferred?: readonly number[];
   /** More `host:routerPort` members added to every daemon's static list (e.g. a fake, silent peer). */
@@ -149,7 +151,7 @@ export async function startPeiliCluster(options: PeiliClusterOptions): Promise<P
               `--members=${members}`,
               `--mirrored-registries=${upstreamHost}`,
               '--members-refresh=1s',
-              '--log-level=debug',
+              `--log-level=${options.logLevel ?? 'debug'}`,
               ...(secretFile ? [`--peer-secret-file=${secretFile}`] : []),
               ...(options.registryArgs ?? []),
             ],
