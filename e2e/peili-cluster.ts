@@ -27,6 +27,10 @@ export interface PeiliClusterOptions extends Omit<ClusterOptions, 'upstreamFor'>
   readonly peerSecret?: string;
   /** The daemons' log level. @default 'debug' (tests read the logs) */
   readonly logLevel?: string;
+  /** Node.js flags for the daemons (e.g. `--cpu-prof`). */
+  readonly nodeFlags?: readonly string[];
+  /** A compiled `cli.js` to run instead of the TypeScript sources under tsx. */
+  readonly compiledCli?: string;
   /** Nodes whose daemon is not started at first (start it later with `startDaemon`). */
   readonly deferred?: readonly number[];
   /** More `host:routerPort` members added to every daemon's static list (e.g. a fake, silent peer). */
@@ -57,6 +61,53 @@ export interface PeiliCluster {
   /** The registry host every image name uses (`ns`), i.e. the upstream as containerd sees it. */
   readonly upstreamHost: string;
   stop(): Promise<void>;
+}
+
+/** What {@link registryCommand} needs to start one node's daemon. */
+export interface RegistryCommandOptions {
+  readonly node: Pick<ClusterNode, 'host' | 'socket' | 'contentPath'>;
+  /** Static member list `host:routerPort,…`. */
+  readonly members: string;
+  /** Registry mirrored (the upstream's `host:port`). */
+  readonly upstreamHost: string;
+  readonly logLevel: string;
+  readonly secretFile?: string;
+  /** Flags that replace the defaults of the same name, or add to them. */
+  readonly registryArgs?: readonly string[];
+  /** Node.js flags (e.g. `--cpu-prof`); `PEILI_E2E_NODE_FLAGS` adds more. */
+  readonly nodeFlags?: readonly string[];
+  /** A compiled `cli.js` to run instead of the TypeScript sources under tsx. */
+  readonly compiledCli?: string;
+}
+
+/** The argv (after the node binary) of `peili registry` on a test-bed node. */
+export function registryCommand(options: RegistryCommandOptions): string[] {
+  const { node } = options;
+  const flags = new Map<string, string>([
+    ['containerd-sock', node.socket],
+    ['containerd-content-path', node.contentPath],
+    ['registry-addr', `${node.host}:${PEILI_PORTS.registry}`],
+    ['router-addr', `${node.host}:${PEILI_PORTS.router}`],
+    ['metrics-addr', `${node.host}:${PEILI_PORTS.metrics}`],
+    ['advertise-host', node.host],
+    ['members', options.members],
+    ['mirrored-registries', options.upstreamHost],
+    ['members-refresh', '1s'],
+    ['log-level', options.logLevel],
+  ]);
+  if (options.secretFile !== undefined) flags.set('peer-secret-file', options.secretFile);
+  for (const arg of options.registryArgs ?? []) {
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!match) throw new Error(`registryArgs: expected --name=value, got ${JSON.stringify(arg)}`);
+    flags.set(match[1]!, match[2] ?? 'true');
+  }
+  return [
+    ...(options.nodeFlags ?? []),
+    ...(process.env.PEILI_E2E_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
+    ...(options.compiledCli ? [options.compiledCli] : ['--import', 'tsx', CLI]),
+    'registry',
+    ...[...flags].map(([name, value]) => `--${name}=${value}`),
+  ];
 }
 
 /** Runs `peili <args>` to completion; rejects with its output when it exits non-zero. */
@@ -136,25 +187,16 @@ export async function startPeiliCluster(options: PeiliClusterOptions): Promise<P
           if (daemon?.running()) return;
           daemon = await startProcess(
             process.execPath,
-            [
-              ...(process.env.PEILI_E2E_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
-              '--import',
-              'tsx',
-              CLI,
-              'registry',
-              `--containerd-sock=${node.socket}`,
-              `--containerd-content-path=${node.contentPath}`,
-              `--registry-addr=${node.host}:${PEILI_PORTS.registry}`,
-              `--router-addr=${node.host}:${PEILI_PORTS.router}`,
-              `--metrics-addr=${node.host}:${PEILI_PORTS.metrics}`,
-              `--advertise-host=${node.host}`,
-              `--members=${members}`,
-              `--mirrored-registries=${upstreamHost}`,
-              '--members-refresh=1s',
-              `--log-level=${options.logLevel ?? 'debug'}`,
-              ...(secretFile ? [`--peer-secret-file=${secretFile}`] : []),
-              ...(options.registryArgs ?? []),
-            ],
+            registryCommand({
+              node,
+              members,
+              upstreamHost,
+              logLevel: options.logLevel ?? 'debug',
+              ...(secretFile ? { secretFile } : {}),
+              ...(options.registryArgs ? { registryArgs: options.registryArgs } : {}),
+              ...(options.nodeFlags ? { nodeFlags: options.nodeFlags } : {}),
+              ...(options.compiledCli ? { compiledCli: options.compiledCli } : {}),
+            }),
             { logPath, cwd: REPO_ROOT },
           );
           const started = daemon;

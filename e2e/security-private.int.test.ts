@@ -26,10 +26,9 @@ import {
   type ManagedProcess,
   type OciLayout,
 } from '../testbed/index.js';
-import { PEILI_PORTS, runPeili, sumMetric, parseMetrics } from './peili-cluster.js';
+import { PEILI_PORTS, registryCommand, runPeili, sumMetric, parseMetrics } from './peili-cluster.js';
 
 const run = promisify(execFile);
-const CLI = join(REPO_ROOT, 'mirror', 'src', 'cli.ts');
 const USER = 'puller';
 const PASSWORD = 'correct horse battery';
 const BASIC = `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString('base64')}`;
@@ -105,25 +104,18 @@ before(async () => {
     );
     const daemon = await startProcess(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        CLI,
-        'registry',
-        `--containerd-sock=${node.socket}`,
-        `--containerd-content-path=${node.contentPath}`,
-        `--registry-addr=${node.host}:${PEILI_PORTS.registry}`,
-        `--router-addr=${node.host}:${PEILI_PORTS.router}`,
-        `--metrics-addr=${node.host}:${PEILI_PORTS.metrics}`,
-        `--advertise-host=${node.host}`,
-        `--members=${members}`,
-        // docker.io is mirrored too, so a request naming it reaches the content filter.
-        `--mirrored-registries=${upstream},docker.io`,
-        `--private-registries=${upstream}`,
-        `--peer-secret-file=${secretFile}`,
-        '--members-refresh=1s',
-        '--log-level=debug',
-      ],
+      registryCommand({
+        node,
+        members,
+        upstreamHost: upstream,
+        logLevel: 'debug',
+        secretFile,
+        registryArgs: [
+          // docker.io is mirrored too, so a request naming it reaches the content filter.
+          `--mirrored-registries=${upstream},docker.io`,
+          `--private-registries=${upstream}`,
+        ],
+      }),
       { logPath, cwd: REPO_ROOT },
     );
     daemons.push(daemon);
