@@ -4,7 +4,13 @@
 // "registry direct" (seeding without the throttle), which containerd re-reads at every pull.
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PEILI_PORTS, startPeiliCluster, type PeiliCluster, type PeiliNode } from '../e2e/peili-cluster.js';
+import {
+  PEILI_PORTS,
+  registryCommand,
+  startPeiliCluster,
+  type PeiliCluster,
+  type PeiliNode,
+} from '../e2e/peili-cluster.js';
 import {
   createCriClient,
   REPO_ROOT,
@@ -78,8 +84,6 @@ export interface BedOptions {
   readonly compiledCli?: string;
 }
 
-const CLI = join(REPO_ROOT, 'mirror', 'src', 'cli.ts');
-
 /** Starts the three-node bed with Peili on every node. */
 export async function startBed(options: BedOptions): Promise<Bed> {
   // The harness runs `peili configure` on every node; the daemons are started here instead of
@@ -101,21 +105,15 @@ export async function startBed(options: BedOptions): Promise<Bed> {
       const { node } = peiliNode;
       const daemon = await startProcess(
         process.execPath,
-        [
-          ...(options.nodeFlags ?? []),
-          ...(options.compiledCli ? [options.compiledCli] : ['--import', 'tsx', CLI]),
-          'registry',
-          `--containerd-sock=${node.socket}`,
-          `--containerd-content-path=${node.contentPath}`,
-          `--registry-addr=${node.host}:${PEILI_PORTS.registry}`,
-          `--router-addr=${node.host}:${PEILI_PORTS.router}`,
-          `--metrics-addr=${node.host}:${PEILI_PORTS.metrics}`,
-          `--advertise-host=${node.host}`,
-          `--members=${members}`,
-          `--mirrored-registries=${peili.upstreamHost}`,
-          '--log-level=warn',
-          ...(options.registryArgs ?? []),
-        ],
+        registryCommand({
+          node,
+          members,
+          upstreamHost: peili.upstreamHost,
+          logLevel: 'warn',
+          ...(options.registryArgs ? { registryArgs: options.registryArgs } : {}),
+          ...(options.nodeFlags ? { nodeFlags: options.nodeFlags } : {}),
+          ...(options.compiledCli ? { compiledCli: options.compiledCli } : {}),
+        }),
         { logPath: peiliNode.logPath, cwd: REPO_ROOT },
       );
       daemons.push(daemon);

@@ -17,7 +17,7 @@ async function firstLine(command: string, args: readonly string[]): Promise<stri
 
 /** Everything of {@link MachineInfo} that is known when the run starts. */
 export async function describeMachine(): Promise<
-  Omit<MachineInfo, 'loadEnd' | 'durationSeconds' | 'command' | 'mode'>
+  Omit<MachineInfo, 'loadEnd' | 'durationSeconds' | 'command' | 'mode' | 'daemonNodeFlags'>
 > {
   return {
     date: new Date().toISOString(),

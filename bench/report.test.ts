@@ -23,6 +23,7 @@ const machine: MachineInfo = {
   command: 'npm run bench',
   mode: 'quick',
   durationSeconds: 61.4,
+  daemonNodeFlags: '--max-old-space-size=64 --max-semi-space-size=4',
 };
 
 const scenario: ScenarioReport = {
@@ -92,6 +93,7 @@ describe('renderReport', () => {
         '| memory | 24105 MiB |',
         '| kernel | 6.1.0 |',
         '| Node.js | v20.20.2 |',
+        '| daemon Node.js flags | `--max-old-space-size=64 --max-semi-space-size=4` |',
         '| containerd | 1.6.20~ds1 |',
         '| docker-registry | v2.8.2+ds1 |',
         '| load average at start (1/5/15 min) | 1.00 / 2.50 / 3.00 |',

@@ -26,6 +26,8 @@ export interface MachineInfo {
   readonly mode: string;
   /** Wall time of the whole run, in seconds. */
   readonly durationSeconds: number;
+  /** Node.js flags the daemons ran with (the chart's `peili.nodeOptions` unless overridden). */
+  readonly daemonNodeFlags: string;
 }
 
 /** A table: column headers and rows of already formatted cells. */
@@ -118,6 +120,10 @@ export function renderReport(input: {
         ['memory', `${machine.memoryMiB} MiB`],
         ['kernel', machine.kernel],
         ['Node.js', machine.node],
+        [
+          'daemon Node.js flags',
+          machine.daemonNodeFlags === '' ? '(none)' : `\`${machine.daemonNodeFlags}\``,
+        ],
         ['containerd', machine.containerd],
         ['docker-registry', machine.registry],
         ['load average at start (1/5/15 min)', loads(machine.loadStart)],

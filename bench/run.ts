@@ -1,7 +1,7 @@
 // `npm run bench [-- <scenario>…] [--quick] [--runs N] [--out FILE] [--cpu-prof]`: runs the
 // benchmark scenarios on the local test bed and writes BENCHMARKS.md (or FILE). With no scenario
 // named, every scenario runs; a subset writes to `.testbed/bench-<names>.md` unless --out is given.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createScratchDir, REPO_ROOT, TESTBED_HOME } from '../testbed/index.js';
@@ -12,6 +12,15 @@ import type { BenchContext, Scenario } from './context.js';
 import { describeMachine } from './machine.js';
 import { renderReport, type ScenarioReport } from './report.js';
 import { SCENARIOS } from './scenarios/index.js';
+import { parse as parseYaml } from 'yaml';
+
+/** The Node.js flags the chart gives the daemon (`peili.nodeOptions`): benchmarks measure what ships. */
+async function chartNodeFlags(): Promise<string[]> {
+  const values = parseYaml(await readFile(join(REPO_ROOT, 'mirror', 'chart', 'values.yaml'), 'utf8')) as {
+    peili?: { nodeOptions?: string };
+  };
+  return (values.peili?.nodeOptions ?? '').split(/\s+/).filter(Boolean);
+}
 
 async function main(): Promise<void> {
   const args = parseRunnerArgs(
@@ -27,6 +36,7 @@ async function main(): Promise<void> {
       ? join(REPO_ROOT, 'BENCHMARKS.md')
       : join(TESTBED_HOME, `bench-${selected.map((s) => s.id).join('+')}.md`));
   const machine = await describeMachine();
+  const daemonNodeFlags = args.daemonNodeFlags ?? (await chartNodeFlags());
   const started = performance.now();
   const dir = await createScratchDir('bench');
   const profileDir = join(TESTBED_HOME, 'bench-profiles');
@@ -51,7 +61,7 @@ async function main(): Promise<void> {
           dir: join(dir, 'bed'),
           ...(compiledCli ? { compiledCli } : {}),
           nodeFlags: [
-            ...(args.daemonNodeFlags ?? []),
+            ...daemonNodeFlags,
             ...(args.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
           ],
         });
@@ -88,6 +98,7 @@ async function main(): Promise<void> {
       ...machine,
       loadEnd: loadavg(),
       durationSeconds: (performance.now() - started) / 1000,
+      daemonNodeFlags: daemonNodeFlags.join(' '),
       command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
       mode: args.quick ? 'quick' : 'full',
     },
