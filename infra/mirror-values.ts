@@ -102,7 +102,7 @@ export const CHART_DEFAULTS: MirrorValues = {
   imagePullSecrets: [],
   fullnameOverride: '',
   priorityClassName: 'system-node-critical',
-  resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '128Mi' } },
+  resources: { requests: { cpu: '50m', memory: '160Mi' }, limits: { memory: '160Mi' } },
   tolerations: [{ operator: 'Exists' }],
   nodeSelector: { 'kubernetes.io/os': 'linux' },
   affinity: {},
