@@ -22,7 +22,10 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['fastify', 'fastify/*', '@fastify/*'], message: 'The core stays free of fastify: put it in mirror/src/http/.' },
+            {
+              group: ['fastify', 'fastify/*', '@fastify/*'],
+              message: 'The core stays free of fastify: put it in mirror/src/http/.',
+            },
             { group: ['@grpc/*'], message: 'The core stays free of grpc: put it in mirror/src/containerd/.' },
           ],
         },

@@ -38,7 +38,10 @@ export interface PeerSource {
     signal: AbortSignal,
   ): Promise<PeerManifest | undefined>;
   /** Size of a blob, without fetching it (for HEAD). */
-  blobSize(request: PeerRequest & { readonly digest: Digest }, signal: AbortSignal): Promise<number | undefined>;
+  blobSize(
+    request: PeerRequest & { readonly digest: Digest },
+    signal: AbortSignal,
+  ): Promise<number | undefined>;
   /** A blob's bytes, optionally one inclusive range (`end` omitted = to the end). */
   blob(
     request: PeerRequest & { readonly digest: Digest; readonly range?: { start: number; end?: number } },
