@@ -1,6 +1,7 @@
 // The cluster router: membership from the platform, a content index spread over the members by
 // rendezvous hashing (R owners per key), and a one-round-trip lookup that asks a key's owners in
 // parallel. See docs/routing.md for the design and its measured costs.
+import { setMaxListeners } from 'node:events';
 import type { Metrics } from '../metrics/metrics.js';
 import { callSignal } from './abort.js';
 import { createIndexStore, type IndexStore } from './index-store.js';
@@ -127,6 +128,9 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
   const advertisedKinds: Record<KeyKind, number> = { digest: 0, tag: 0 };
   const ownerStrings = new Map<string, string>();
   const lifetime = new AbortController();
+  // Every call in flight links its own signal to this one (removed when it ends): more than the
+  // default 10 listeners is normal here, not a leak.
+  setMaxListeners(0, lifetime.signal);
   let lastSignature = '';
   let lastSweep = Date.now();
   let timer: NodeJS.Timeout | undefined;
