@@ -5,6 +5,7 @@
 // - holders are interned: an entry refers to a holder by a small integer index;
 // - an entry with one holder (the common case) is a single number `index * 2^32 + expirySeconds`,
 //   more holders a flat array `[index, expiry, index, expiry, …]`.
+import { randomBytes } from 'node:crypto';
 import type { PeerLocation } from './router.js';
 import type { KeyKind } from './keys.js';
 
@@ -24,6 +25,11 @@ export interface IndexStoreOptions {
 
 /** The keys this node owns in the cluster index, with who holds them until when. */
 export interface IndexStore {
+  /**
+   * Random id of this index share, new with every store (so with every process start). Peers
+   * learn it from the protocol's answers: a changed id means the share was lost and must be refilled.
+   */
+  readonly bootId: string;
   /** Records that `holder` holds `keys` for `ttlSeconds` (refreshing existing entries). */
   add(holder: PeerLocation, keys: readonly string[], ttlSeconds: number): void;
   /** Forgets `keys` for the holder with id `holderId`; returns how many entries were removed. */
@@ -129,6 +135,8 @@ export function createIndexStore(options: IndexStoreOptions = {}): IndexStore {
   }
 
   return {
+    bootId: randomBytes(12).toString('base64url'),
+
     add(holder, keys, ttlSeconds) {
       const index = intern(holder);
       const expiry = Math.ceil(nowSeconds() + Math.max(1, ttlSeconds));

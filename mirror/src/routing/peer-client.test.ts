@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { createIndexStore } from './index-store.js';
 import { createHttpPeerClient, MAX_ANSWER_BYTES, PeerCallError } from './peer-client.js';
 import { buildPeerApp } from './peer-server.js';
+import type { PeerCaller } from './protocol.js';
 
 const HOLDER = { id: '127.0.5.40:5001', registryUrl: 'http://127.0.5.40:5000' };
 const D1 = 'sha256:' + 'c'.repeat(64);
@@ -23,9 +24,12 @@ function listen(server: Server | HttpServer, host: string): Promise<string> {
 }
 
 describe('HTTP peer client', () => {
+  const index = createIndexStore();
+  const callers: PeerCaller[] = [];
   const app = buildPeerApp({
-    index: createIndexStore(),
+    index,
     authenticate: (r) => r.headers['x-test-signature'] === hmac(r.method, r.url, r.body),
+    onCaller: (caller) => callers.push(caller),
   });
   const sockets = new Set<Socket>();
   const silent = createServer((socket) => sockets.add(socket)); // accepts, never answers
@@ -65,16 +69,51 @@ describe('HTTP peer client', () => {
     const client = createHttpPeerClient({
       sign: ({ method, url, body }) => ({ 'x-test-signature': hmac(method, url, body) }),
     });
+    const boot = index.bootId;
     assert.deepEqual(await client.advertise(peerUrl, { holder: HOLDER, ttlSeconds: 30, keys: [D1] }), {
       accepted: 1,
+      boot,
     });
     const found = await client.lookup(peerUrl, D1);
     assert.deepEqual(
       found.holders[D1]!.map((h) => ({ id: h.id, registryUrl: h.registryUrl })),
       [HOLDER],
     );
-    assert.deepEqual(await client.withdraw(peerUrl, { holder: HOLDER, keys: [D1] }), { removed: 1 });
-    assert.deepEqual(await client.lookup(peerUrl, D1), { holders: { [D1]: [] } });
+    assert.deepEqual(await client.withdraw(peerUrl, { holder: HOLDER, keys: [D1] }), { removed: 1, boot });
+    assert.deepEqual(await client.lookup(peerUrl, D1), { holders: { [D1]: [] }, boot });
+  });
+
+  it('names its sender in the signed query of every call when given one', async () => {
+    const client = createHttpPeerClient({
+      sign: ({ method, url, body }) => ({ 'x-test-signature': hmac(method, url, body) }),
+    });
+    const caller = { id: '[fd00::7]:5001', boot: 'Zm9v-YmFy_1' };
+    callers.length = 0;
+    await client.advertise(peerUrl, { holder: HOLDER, ttlSeconds: 30, keys: [D1] }, undefined, caller);
+    await client.lookup(peerUrl, D1, undefined, caller);
+    await client.withdraw(peerUrl, { holder: HOLDER, keys: [D1] }, undefined, caller);
+    assert.deepEqual(callers, [caller, caller, caller]);
+  });
+
+  it('accepts answers of older peers without a boot id (rolling upgrade)', async () => {
+    const old = createHttpServer((request, response) => {
+      response.setHeader('content-type', 'application/json');
+      if (request.url?.startsWith('/peili/v1/lookup'))
+        response.end(JSON.stringify({ holders: { [D1]: [] } }));
+      else if (request.url?.startsWith('/peili/v1/advertise')) response.end(JSON.stringify({ accepted: 1 }));
+      else response.end(JSON.stringify({ removed: 0 }));
+    });
+    const oldUrl = await listen(old, '127.0.5.45');
+    after(() => new Promise((r) => old.close(r)));
+    const caller = { id: '127.0.5.40:5001', boot: 'abc' };
+    assert.deepEqual(await client.lookup(oldUrl, D1, undefined, caller), { holders: { [D1]: [] } });
+    assert.deepEqual(
+      await client.advertise(oldUrl, { holder: HOLDER, ttlSeconds: 30, keys: [D1] }, undefined, caller),
+      { accepted: 1 },
+    );
+    assert.deepEqual(await client.withdraw(oldUrl, { holder: HOLDER, keys: [D1] }, undefined, caller), {
+      removed: 0,
+    });
   });
 
   it('reports a rejected signature as a status failure with the server message', async () => {

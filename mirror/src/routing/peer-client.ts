@@ -4,10 +4,13 @@
 import { callSignal } from './abort.js';
 import {
   PROTOCOL_PREFIX,
+  callerQuery,
+  parseBoot,
   parseLookupResponse,
   type AdvertiseRequest,
   type AdvertiseResponse,
   type LookupResponse,
+  type PeerCaller,
   type WithdrawRequest,
   type WithdrawResponse,
 } from './protocol.js';
@@ -30,12 +33,25 @@ export class PeerCallError extends Error {
   }
 }
 
-/** The calls one node makes to another node's router (`routerUrl` is e.g. `http://10.0.0.7:5001`). */
+/**
+ * The calls one node makes to another node's router (`routerUrl` is e.g. `http://10.0.0.7:5001`).
+ * `caller` names the sender in the query (`from`, `boot`) so the peer can spot a restart.
+ */
 export interface PeerClient {
-  advertise(routerUrl: string, request: AdvertiseRequest, signal?: AbortSignal): Promise<AdvertiseResponse>;
-  withdraw(routerUrl: string, request: WithdrawRequest, signal?: AbortSignal): Promise<WithdrawResponse>;
+  advertise(
+    routerUrl: string,
+    request: AdvertiseRequest,
+    signal?: AbortSignal,
+    caller?: PeerCaller,
+  ): Promise<AdvertiseResponse>;
+  withdraw(
+    routerUrl: string,
+    request: WithdrawRequest,
+    signal?: AbortSignal,
+    caller?: PeerCaller,
+  ): Promise<WithdrawResponse>;
   /** Holders of one key known to that node's index share. */
-  lookup(routerUrl: string, key: string, signal?: AbortSignal): Promise<LookupResponse>;
+  lookup(routerUrl: string, key: string, signal?: AbortSignal, caller?: PeerCaller): Promise<LookupResponse>;
 }
 
 /** Signs an outgoing request: returns headers to add (e.g. an HMAC over method, path and body). */
@@ -119,31 +135,38 @@ export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerC
     }
   }
 
+  const named = (path: string, caller: PeerCaller | undefined): string =>
+    caller ? `${path}${path.includes('?') ? '&' : '?'}${callerQuery(caller)}` : path;
+  const withBoot = <T extends object>(answer: T, body: unknown): T & { boot?: string } => {
+    const boot = parseBoot(body);
+    return boot === undefined ? answer : { ...answer, boot };
+  };
+
   return {
-    async advertise(routerUrl, request, signal) {
+    async advertise(routerUrl, request, signal, caller) {
       const body = await call(
         'POST',
         routerUrl,
-        `${PROTOCOL_PREFIX}/advertise`,
+        named(`${PROTOCOL_PREFIX}/advertise`, caller),
         request,
         writeTimeout,
         signal,
       );
-      return { accepted: Number((body as { accepted?: unknown }).accepted ?? 0) };
+      return withBoot({ accepted: Number((body as { accepted?: unknown }).accepted ?? 0) }, body);
     },
-    async withdraw(routerUrl, request, signal) {
+    async withdraw(routerUrl, request, signal, caller) {
       const body = await call(
         'POST',
         routerUrl,
-        `${PROTOCOL_PREFIX}/withdraw`,
+        named(`${PROTOCOL_PREFIX}/withdraw`, caller),
         request,
         writeTimeout,
         signal,
       );
-      return { removed: Number((body as { removed?: unknown }).removed ?? 0) };
+      return withBoot({ removed: Number((body as { removed?: unknown }).removed ?? 0) }, body);
     },
-    async lookup(routerUrl, key, signal) {
-      const path = `${PROTOCOL_PREFIX}/lookup?key=${encodeURIComponent(key)}`;
+    async lookup(routerUrl, key, signal, caller) {
+      const path = named(`${PROTOCOL_PREFIX}/lookup?key=${encodeURIComponent(key)}`, caller);
       const body = await call('GET', routerUrl, path, undefined, lookupTimeout, signal);
       try {
         return parseLookupResponse(body);

@@ -4,7 +4,7 @@ import { after, describe, it } from 'node:test';
 import { createIndexStore } from './index-store.js';
 import { buildPeerApp, type PeerRequestInfo } from './peer-server.js';
 import { createPeerService } from './peer-service.js';
-import { MAX_BODY_BYTES, MAX_KEYS_PER_BATCH } from './protocol.js';
+import { BOOT_ID_PATTERN, MAX_BODY_BYTES, MAX_KEYS_PER_BATCH, type PeerCaller } from './protocol.js';
 
 const HOLDER = { id: '127.0.5.2:5001', registryUrl: 'http://127.0.5.2:5000' };
 const D1 = 'sha256:' + 'a'.repeat(64);
@@ -14,7 +14,9 @@ describe('peer protocol server', () => {
   // A fixed clock, so the remaining TTL in answers is exact.
   const now = (): number => 1_700_000_000_000;
   const index = createIndexStore({ now });
-  const app = buildPeerApp({ service: createPeerService(index, now) });
+  const callers: PeerCaller[] = [];
+  const app = buildPeerApp({ service: createPeerService(index, now, (caller) => callers.push(caller)) });
+  const boot = index.bootId;
   after(() => app.close());
 
   const post = (path: string, payload: unknown) =>
@@ -23,18 +25,74 @@ describe('peer protocol server', () => {
   it('indexes an advertised batch and answers lookups by POST and GET', async () => {
     const advertised = await post('advertise', { holder: HOLDER, ttlSeconds: 60, keys: [D1, TAG] });
     assert.equal(advertised.statusCode, 200);
-    assert.deepEqual(advertised.json(), { accepted: 2 });
+    assert.deepEqual(advertised.json(), { accepted: 2, boot });
     const byPost = await post('lookup', { keys: [D1, 'sha256:' + 'b'.repeat(64)] });
     assert.deepEqual(byPost.json(), {
       holders: { [D1]: [{ ...HOLDER, ttlSeconds: 60 }], ['sha256:' + 'b'.repeat(64)]: [] },
+      boot,
     });
     const byGet = await app.inject({ method: 'GET', url: `/peili/v1/lookup?key=${encodeURIComponent(TAG)}` });
     assert.equal(byGet.statusCode, 200);
-    assert.deepEqual(byGet.json(), { holders: { [TAG]: [{ ...HOLDER, ttlSeconds: 60 }] } });
+    assert.deepEqual(byGet.json(), { holders: { [TAG]: [{ ...HOLDER, ttlSeconds: 60 }] }, boot });
     const withdrawn = await post('withdraw', { holder: HOLDER, keys: [D1] });
-    assert.deepEqual(withdrawn.json(), { removed: 1 });
+    assert.deepEqual(withdrawn.json(), { removed: 1, boot });
     assert.deepEqual(index.get(D1), []);
+    // Requests that do not name their sender (older nodes) are served and observed by no one.
+    assert.deepEqual(callers, []);
   });
+
+  it('answers with a boot id that is new for every index share', () => {
+    assert.match(boot, BOOT_ID_PATTERN);
+    assert.notEqual(createIndexStore().bootId, createIndexStore().bootId);
+  });
+
+  it('tells the observer who sent each request that names its sender', async () => {
+    callers.length = 0;
+    const from = `from=${encodeURIComponent(HOLDER.id)}&boot=b00t-1`;
+    const advertise = await app.inject({
+      method: 'POST',
+      url: `/peili/v1/advertise?${from}`,
+      payload: { holder: HOLDER, ttlSeconds: 60, keys: [D1] },
+    });
+    assert.equal(advertise.statusCode, 200);
+    const lookup = await app.inject({ method: 'GET', url: `/peili/v1/lookup?key=${D1}&${from}` });
+    assert.equal(lookup.statusCode, 200);
+    const withdraw = await app.inject({
+      method: 'POST',
+      url: `/peili/v1/withdraw?${from}`,
+      payload: { holder: HOLDER, keys: [D1] },
+    });
+    assert.deepEqual(withdraw.json(), { removed: 1, boot });
+    assert.deepEqual(callers, [
+      { id: HOLDER.id, boot: 'b00t-1' },
+      { id: HOLDER.id, boot: 'b00t-1' },
+      { id: HOLDER.id, boot: 'b00t-1' },
+    ]);
+  });
+
+  const badCallers: [string, string, string][] = [
+    [
+      'from without boot',
+      `from=${HOLDER.id}`,
+      'query parameter boot must be 1 to 64 characters of [A-Za-z0-9_-]',
+    ],
+    [
+      'a boot with a dot',
+      `from=${HOLDER.id}&boot=a.b`,
+      'query parameter boot must be 1 to 64 characters of [A-Za-z0-9_-]',
+    ],
+    ['boot without from', 'boot=abc', 'query parameter from must be a string of 1 to 300 characters'],
+    ['from twice', `from=a&from=b&boot=abc`, 'query parameter from must be a string of 1 to 300 characters'],
+  ];
+  for (const [name, query, message] of badCallers) {
+    it(`rejects a request naming its sender with ${name}`, async () => {
+      callers.length = 0;
+      const response = await app.inject({ method: 'GET', url: `/peili/v1/lookup?key=${D1}&${query}` });
+      assert.equal(response.statusCode, 400);
+      assert.deepEqual(response.json(), { error: message });
+      assert.deepEqual(callers, []);
+    });
+  }
 
   const bad: [string, string, unknown, number, string][] = [
     ['advertise', 'an array body', [1], 400, 'body must be a JSON object'],

@@ -1,13 +1,14 @@
 // The peer protocol over HTTP: a fastify app that validates, authenticates and hands requests to
 // the framework-free PeerService. The only file of the routing layer that imports fastify.
 import fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { createPeerService, type PeerService } from './peer-service.js';
+import { createPeerService, type CallerObserver, type PeerService } from './peer-service.js';
 import type { IndexStore } from './index-store.js';
 import {
   MAX_BODY_BYTES,
   PROTOCOL_PREFIX,
   ProtocolError,
   parseAdvertiseRequest,
+  parseCaller,
   parseKeys,
   parseLookupRequest,
   parseWithdrawRequest,
@@ -31,6 +32,8 @@ export interface PeerAppOptions {
   /** The index share this node owns (or a ready-made service over it). */
   readonly index?: IndexStore;
   readonly service?: PeerService;
+  /** Sees the sender of every request that names one (with `index`; the router's `peerSeen`). */
+  readonly onCaller?: CallerObserver;
   /** Request verifier; every request is accepted when omitted. */
   readonly authenticate?: PeerAuthenticator;
   /** Largest accepted body in bytes. @default MAX_BODY_BYTES */
@@ -47,7 +50,9 @@ declare module 'fastify' {
 
 /** Builds the fastify app serving `/peili/v1/…` (not listening: the caller calls `listen`). */
 export function buildPeerApp(options: PeerAppOptions): FastifyInstance {
-  const service = options.service ?? (options.index ? createPeerService(options.index) : undefined);
+  const service =
+    options.service ??
+    (options.index ? createPeerService(options.index, Date.now, options.onCaller) : undefined);
   if (!service) throw new Error('buildPeerApp needs an index or a service');
   const bodyLimit = options.bodyLimit ?? MAX_BODY_BYTES;
   const app = fastify({ logger: options.logger ?? false, bodyLimit, keepAliveTimeout: 65_000 });
@@ -95,17 +100,19 @@ export function buildPeerApp(options: PeerAppOptions): FastifyInstance {
   );
 
   app.post(`${PROTOCOL_PREFIX}/advertise`, async (request) =>
-    service.advertise(parseAdvertiseRequest(request.body)),
+    service.advertise(parseAdvertiseRequest(request.body), parseCaller(request.query)),
   );
   app.post(`${PROTOCOL_PREFIX}/withdraw`, async (request) =>
-    service.withdraw(parseWithdrawRequest(request.body)),
+    service.withdraw(parseWithdrawRequest(request.body), parseCaller(request.query)),
   );
-  app.post(`${PROTOCOL_PREFIX}/lookup`, async (request) => service.lookup(parseLookupRequest(request.body)));
+  app.post(`${PROTOCOL_PREFIX}/lookup`, async (request) =>
+    service.lookup(parseLookupRequest(request.body), parseCaller(request.query)),
+  );
   app.get(`${PROTOCOL_PREFIX}/lookup`, async (request) => {
     const query = request.query as Record<string, string | string[] | undefined>;
     const key = query.key;
     if (typeof key !== 'string') throw new ProtocolError(400, 'query parameter key is required once');
-    return service.lookup({ keys: parseKeys([key]) });
+    return service.lookup({ keys: parseKeys([key]) }, parseCaller(query));
   });
   return app;
 }

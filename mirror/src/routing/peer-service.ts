@@ -7,28 +7,49 @@ import type {
   LookupHolder,
   LookupRequest,
   LookupResponse,
+  PeerCaller,
   WithdrawRequest,
   WithdrawResponse,
 } from './protocol.js';
 
-/** Handles validated peer-protocol requests against this node's index share. */
+/**
+ * Handles validated peer-protocol requests against this node's index share. `caller` is the
+ * sender when the request names itself; every answer carries this share's boot id.
+ */
 export interface PeerService {
-  advertise(request: AdvertiseRequest): AdvertiseResponse;
-  withdraw(request: WithdrawRequest): WithdrawResponse;
-  lookup(request: LookupRequest): LookupResponse;
+  advertise(request: AdvertiseRequest, caller?: PeerCaller): AdvertiseResponse;
+  withdraw(request: WithdrawRequest, caller?: PeerCaller): WithdrawResponse;
+  lookup(request: LookupRequest, caller?: PeerCaller): LookupResponse;
 }
 
-/** Creates the peer service over `index`; `now` is the clock in ms (for the remaining TTL). */
-export function createPeerService(index: IndexStore, now: () => number = Date.now): PeerService {
+/** Told of every request that names its sender (the router uses it to spot restarted members). */
+export type CallerObserver = (caller: PeerCaller) => void;
+
+/**
+ * Creates the peer service over `index`; `now` is the clock in ms (for the remaining TTL) and
+ * `onCaller` sees the sender of every request that names one.
+ */
+export function createPeerService(
+  index: IndexStore,
+  now: () => number = Date.now,
+  onCaller?: CallerObserver,
+): PeerService {
+  const boot = index.bootId;
+  const seen = (caller: PeerCaller | undefined): void => {
+    if (caller && onCaller) onCaller(caller);
+  };
   return {
-    advertise(request) {
+    advertise(request, caller) {
+      seen(caller);
       index.add(request.holder, request.keys, request.ttlSeconds);
-      return { accepted: request.keys.length };
+      return { accepted: request.keys.length, boot };
     },
-    withdraw(request) {
-      return { removed: index.remove(request.holder.id, request.keys) };
+    withdraw(request, caller) {
+      seen(caller);
+      return { removed: index.remove(request.holder.id, request.keys), boot };
     },
-    lookup(request) {
+    lookup(request, caller) {
+      seen(caller);
       const at = now();
       const holders: Record<string, LookupHolder[]> = {};
       for (const key of request.keys) {
@@ -38,7 +59,7 @@ export function createPeerService(index: IndexStore, now: () => number = Date.no
           ttlSeconds: Math.max(0, Math.floor((h.expiresAt - at) / 1000)),
         }));
       }
-      return { holders };
+      return { holders, boot };
     },
   };
 }

@@ -5,6 +5,10 @@
 //   POST /peili/v1/withdraw   {holder:{id,registryUrl}, keys:[…]}             → {removed}
 //   POST /peili/v1/lookup     {keys:[…]}                                      → {holders:{key:[…]}}
 //   GET  /peili/v1/lookup?key=<key>                                           → {holders:{key:[…]}}
+//
+// Every answer also names the answering node's boot id (`boot`), and every request may name its
+// sender in the query (`?from=<member id>&boot=<boot id>`): a new boot id means a restarted
+// member with an empty index share. Both are optional, so older nodes interoperate.
 import { keyKind } from './keys.js';
 import type { PeerLocation } from './router.js';
 
@@ -18,6 +22,15 @@ export const MAX_BODY_BYTES = 512 * 1024;
 export const MAX_TTL_SECONDS = 86_400;
 /** Longest holder id or registry URL accepted. */
 export const MAX_HOLDER_FIELD_LENGTH = 300;
+
+/** Boot ids: random per index share (a new one at every process start), URL-safe. */
+export const BOOT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** The sender of a request as it names itself in the query: its member id and boot id. */
+export interface PeerCaller {
+  readonly id: string;
+  readonly boot: string;
+}
 
 /** Body of `POST /peili/v1/advertise`. */
 export interface AdvertiseRequest {
@@ -40,11 +53,15 @@ export interface LookupRequest {
 /** Answer to advertise. */
 export interface AdvertiseResponse {
   readonly accepted: number;
+  /** The answering node's boot id (absent from nodes older than boot ids). */
+  readonly boot?: string;
 }
 
 /** Answer to withdraw. */
 export interface WithdrawResponse {
   readonly removed: number;
+  /** The answering node's boot id (absent from nodes older than boot ids). */
+  readonly boot?: string;
 }
 
 /** One holder in a lookup answer; `ttlSeconds` is what is left of its advertisement. */
@@ -55,6 +72,8 @@ export interface LookupHolder extends PeerLocation {
 /** Answer to lookup: holders by key (a key nobody holds maps to an empty list). */
 export interface LookupResponse {
   readonly holders: Readonly<Record<string, readonly LookupHolder[]>>;
+  /** The answering node's boot id (absent from nodes older than boot ids). */
+  readonly boot?: string;
 }
 
 /** Body of every 4xx/5xx answer. */
@@ -144,6 +163,36 @@ export function parseLookupRequest(body: unknown): LookupRequest {
   return { keys: parseKeys(fields.keys) };
 }
 
+/**
+ * The sender named in a request's query (`from` and `boot`), or undefined when it names none
+ * (older nodes, tools). Both or neither: a half or malformed naming is a 400.
+ */
+export function parseCaller(query: unknown): PeerCaller | undefined {
+  const { from, boot } = isObject(query) ? query : {};
+  if (from === undefined && boot === undefined) return undefined;
+  if (typeof boot !== 'string' || !BOOT_ID_PATTERN.test(boot)) {
+    throw new ProtocolError(400, 'query parameter boot must be 1 to 64 characters of [A-Za-z0-9_-]');
+  }
+  if (typeof from !== 'string' || from.length === 0 || from.length > MAX_HOLDER_FIELD_LENGTH) {
+    throw new ProtocolError(
+      400,
+      `query parameter from must be a string of 1 to ${MAX_HOLDER_FIELD_LENGTH} characters`,
+    );
+  }
+  return { id: from, boot };
+}
+
+/** The query that names `caller` (without the leading `?` or `&`). */
+export function callerQuery(caller: PeerCaller): string {
+  return `from=${encodeURIComponent(caller.id)}&boot=${encodeURIComponent(caller.boot)}`;
+}
+
+/** The boot id in a peer's answer, when it sends a valid one. */
+export function parseBoot(body: unknown): string | undefined {
+  const boot = isObject(body) ? body.boot : undefined;
+  return typeof boot === 'string' && BOOT_ID_PATTERN.test(boot) ? boot : undefined;
+}
+
 /** Validates a lookup answer from a peer (the client trusts nothing it receives). */
 export function parseLookupResponse(body: unknown): LookupResponse {
   if (!isObject(body) || !isObject(body.holders)) throw new Error('lookup answer has no holders object');
@@ -156,5 +205,6 @@ export function parseLookupResponse(body: unknown): LookupResponse {
       return { ...holder, ttlSeconds: typeof ttl === 'number' ? ttl : 0 };
     });
   }
-  return { holders };
+  const boot = parseBoot(body);
+  return boot === undefined ? { holders } : { holders, boot };
 }
