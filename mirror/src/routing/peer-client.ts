@@ -1,7 +1,8 @@
-// The peer protocol's client: Node's built-in fetch (undici underneath, which keeps connections
-// alive and reuses them per origin), a timeout on every call, typed failure reasons for metrics
-// and cool-downs, and a hook to sign requests for the server's authenticator.
+// The peer protocol's client: node:http/https with keep-alive agents (connections reused per
+// peer; mutual TLS for `https:` router URLs), a timeout on every call, typed failure reasons for
+// metrics and cool-downs, and a hook to sign requests for the server's authenticator.
 import { callSignal } from './abort.js';
+import { createPeerTransport, type PeerTransportError, type PeerTransportTls } from './peer-transport.js';
 import {
   PROTOCOL_PREFIX,
   callerQuery,
@@ -68,12 +69,15 @@ export interface HttpPeerClientOptions {
   /** Timeout of an advertise or withdraw call (a batch of up to 1000 keys), in ms. @default 3000 */
   readonly writeTimeoutMs?: number;
   readonly sign?: PeerRequestSigner;
+  /** Mutual TLS for `https:` router URLs (CA, our certificate, the peers' name). */
+  readonly tls?: PeerTransportTls;
 }
 
 /** Creates the HTTP peer client. */
 export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerClient {
   const lookupTimeout = options.lookupTimeoutMs ?? 1000;
   const writeTimeout = options.writeTimeoutMs ?? 3000;
+  const transport = createPeerTransport({ tls: options.tls, maxAnswerBytes: MAX_ANSWER_BYTES });
 
   async function call(
     method: 'GET' | 'POST',
@@ -88,45 +92,39 @@ export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerC
     const headers: Record<string, string> = { accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (options.sign) Object.assign(headers, options.sign({ method, url: path, body: text }));
-    let response: Response;
+    let status: number;
     let payload: string;
     try {
-      response = await fetch(routerUrl + path, {
+      const answer = await transport.send(
         method,
+        routerUrl + path,
         headers,
-        body: body === undefined ? undefined : text,
-        signal: call.signal,
-      });
-      const length = Number(response.headers.get('content-length') ?? 0);
-      if (length > MAX_ANSWER_BYTES) {
-        await response.body?.cancel();
-        throw new PeerCallError(
-          'protocol',
-          `${method} ${path}: answer of ${length} bytes exceeds ${MAX_ANSWER_BYTES}`,
-        );
-      }
-      payload = await response.text();
+        body === undefined ? undefined : text,
+        call.signal,
+      );
+      status = answer.status;
+      payload = answer.text;
     } catch (error) {
-      if (error instanceof PeerCallError) throw error;
       if (call.timedOut()) {
         throw new PeerCallError('timeout', `${method} ${path}: no answer within ${timeoutMs} ms`);
       }
       if (signal?.aborted) throw new PeerCallError('aborted', `${method} ${path}: aborted by the caller`);
-      const code = (error as { cause?: { code?: string } }).cause?.code;
-      if (code === 'ECONNREFUSED')
+      const failure = error as PeerTransportError;
+      if (failure.tooLarge) throw new PeerCallError('protocol', `${method} ${path}: ${failure.message}`);
+      if (failure.code === 'ECONNREFUSED')
         throw new PeerCallError('refused', `${method} ${path}: connection refused`);
-      throw new PeerCallError('network', `${method} ${path}: ${code ?? (error as Error).message}`);
+      throw new PeerCallError('network', `${method} ${path}: ${failure.code ?? failure.message}`);
     } finally {
       call.dispose();
     }
-    if (!response.ok) {
+    if (status < 200 || status > 299) {
       let detail = payload.slice(0, 200);
       try {
         detail = (JSON.parse(payload) as { error?: string }).error ?? detail;
       } catch {
         // not JSON: keep the text
       }
-      throw new PeerCallError('status', `${method} ${path}: ${response.status} ${detail}`, response.status);
+      throw new PeerCallError('status', `${method} ${path}: ${status} ${detail}`, status);
     }
     try {
       return JSON.parse(payload) as unknown;
