@@ -211,6 +211,17 @@ describe('membership', () => {
     });
   }
 
+  it('gives members https router URLs when peers speak TLS', async () => {
+    const membership = createMembership(createStaticMembers([SELF, '10.0.0.2:5001']), SELF, {
+      routerScheme: 'https',
+    });
+    await membership.refresh(signal());
+    assert.deepEqual(
+      membership.members().map((member) => member.routerUrl),
+      [`https://${SELF}`, 'https://10.0.0.2:5001'],
+    );
+  });
+
   it('keeps the previous set when a refresh fails', async () => {
     const t = setup([SELF, '10.0.0.2:5001']);
     await t.membership.refresh(signal());

@@ -36,9 +36,9 @@ export function parseMemberAddress(address: string): string {
   return memberId(match[1]!, port);
 }
 
-function toMember(id: string): Member {
+function toMember(id: string, scheme: 'http' | 'https'): Member {
   const [hashed] = hashMembers([id]);
-  return { ...hashed!, routerUrl: `http://${id}` };
+  return { ...hashed!, routerUrl: `${scheme}://${id}` };
 }
 
 /** A static member source whose list tests (and bare-metal setups) can replace at runtime. */
@@ -186,6 +186,8 @@ export interface MembershipOptions {
   readonly dropAfterAbsentRefreshes?: number;
   /** Clock in ms. @default Date.now */
   readonly now?: () => number;
+  /** Scheme of the members' router URLs: `https` when peers speak mutual TLS. @default 'http' */
+  readonly routerScheme?: 'http' | 'https';
 }
 
 /** The local view of the cluster's members and their health. */
@@ -232,7 +234,8 @@ export function createMembership(
   const dropAfterFailures = options.dropAfterFailures ?? 3;
   const dropAfterAbsent = options.dropAfterAbsentRefreshes ?? 2;
   const now = options.now ?? Date.now;
-  const self = toMember(selfId);
+  const scheme = options.routerScheme ?? 'http';
+  const self = toMember(selfId, scheme);
   const states = new Map<string, MemberState>();
   let isLoaded = false;
   let listedSelf = false;
@@ -259,7 +262,7 @@ export function createMembership(
         const state = states.get(id);
         if (state) state.absent = 0;
         else if (id !== self.id)
-          states.set(id, { member: toMember(id), failures: 0, coolUntil: 0, absent: 0 });
+          states.set(id, { member: toMember(id, scheme), failures: 0, coolUntil: 0, absent: 0 });
       }
       for (const [id, state] of states) {
         if (listed.has(id)) continue;
