@@ -68,6 +68,13 @@ export interface AppOptions {
    * containerd treats as "try the next host", so memory stays bounded under a burst.
    */
   readonly maxConcurrentRequests?: number;
+  /**
+   * Who this listener serves. `accept`: containerd and peers (loop-guarded requests) alike.
+   * `refuse`: the plain registry port when peers speak mutual TLS: loop-guarded requests get 403,
+   * so content never crosses nodes in clear text. `only`: the mutual-TLS peer listener: every
+   * request is a peer request (local content only), its peer authenticated by the connection.
+   */
+  readonly peerRequests?: 'accept' | 'refuse' | 'only';
 }
 
 /** Defaults of {@link AppOptions}, in one place. */
@@ -78,6 +85,7 @@ export const APP_DEFAULTS: Readonly<Required<AppOptions>> = Object.freeze({
   keepAliveTimeout: 75_000,
   return503OnClosing: true,
   maxConcurrentRequests: 64,
+  peerRequests: 'accept',
 });
 
 declare module 'fastify' {
@@ -264,7 +272,12 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
         throw new OciError('NAME_UNKNOWN', { message: 'no registry endpoint at this path' });
       }
       const method = request.method === 'HEAD' ? 'HEAD' : 'GET';
-      const fromPeer = isFromPeer(request);
+      const fromPeer = opts.peerRequests === 'only' || isFromPeer(request);
+      if (fromPeer && opts.peerRequests === 'refuse') {
+        throw new OciError('DENIED', {
+          message: 'peer requests are served only on the mutual-TLS peer port',
+        });
+      }
       if (
         fromPeer &&
         deps.authenticatePeer &&
@@ -287,7 +300,9 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
             kind: parsed.kind === 'manifest' ? 'manifests' : 'blobs',
             reference: parsed.kind === 'manifest' ? parsed.reference : parsed.digest,
             fromPeer,
-            peerAuthenticated: fromPeer && deps.authenticatePeer !== undefined,
+            // Signed (checked above) or arrived over a mutual-TLS connection.
+            peerAuthenticated:
+              fromPeer && (deps.authenticatePeer !== undefined || opts.peerRequests === 'only'),
             authorization: request.headers.authorization,
           },
           request.abortSignal,
