@@ -136,6 +136,20 @@ interface Values {
   };
   grafanaDashboard: { labels: Record<string, string>; folder: string };
   peerAuth: { existingSecret: string; secretKey: string };
+  peerTls: {
+    enabled: boolean;
+    existingSecret: string;
+    name: string;
+    certKey: string;
+    keyKey: string;
+    caKey: string;
+    certificate: {
+      create: boolean;
+      issuerRef: { name: string; kind: string; group: string };
+      duration: string;
+      renewBefore: string;
+    };
+  };
   extraArgs: string[];
   cleanupHook: { timeoutSeconds: number };
 }
@@ -254,6 +268,7 @@ const SCENARIOS: readonly Scenario[] = [
     values: merge(VALUES, EVERYTHING),
     fullname: 'mirror',
     objects: [
+      'Certificate/mirror-peer-tls',
       'ConfigMap/mirror-dashboard',
       'DaemonSet/mirror',
       'Service/mirror-metrics',
@@ -295,13 +310,15 @@ for (const scenario of SCENARIOS) {
         assert.equal(o.metadata.namespace, RELEASE.namespace, `${o.kind}/${o.metadata.name}`);
     });
 
+    // No model installed for these: checked field by field in their own tests.
+    const unmodelled = new Set(['GrafanaDashboard', 'Certificate']);
     it('every object passes its schema (kubernetes-models, prometheus-operator)', () => {
-      for (const o of objects) if (o.kind !== 'GrafanaDashboard') validateObject(o);
+      for (const o of objects) if (!unmodelled.has(o.kind)) validateObject(o);
     });
 
     it('no object carries a field its schema does not know', () => {
       for (const o of objects) {
-        if (o.kind === 'GrafanaDashboard') continue;
+        if (unmodelled.has(o.kind)) continue;
         assert.deepEqual(unknownFields(o), [], `${typeKey(o)} ${o.metadata.name}`);
       }
     });
@@ -454,6 +471,14 @@ for (const scenario of SCENARIOS) {
           peerSecretFile: v.peerAuth.existingSecret
             ? `/etc/peili/peer-auth/${v.peerAuth.secretKey}`
             : undefined,
+          peerTls: v.peerTls.enabled
+            ? {
+                certFile: `/etc/peili/peer-tls/${v.peerTls.certKey}`,
+                keyFile: `/etc/peili/peer-tls/${v.peerTls.keyKey}`,
+                caFile: `/etc/peili/peer-tls/${v.peerTls.caKey}`,
+                name: v.peerTls.name || `${base}-peer.${RELEASE.namespace}`,
+              }
+            : undefined,
         },
       );
     });
@@ -479,6 +504,15 @@ for (const scenario of SCENARIOS) {
         'containerd-content': [v.peili.containerdContentPath, true],
       };
       if (v.peerAuth.existingSecret) expectedDaemonMounts['peer-auth'] = ['/etc/peili/peer-auth', true];
+      if (v.peerTls.enabled) {
+        expectedDaemonMounts['peer-tls'] = ['/etc/peili/peer-tls', true];
+        const keys = [v.peerTls.certKey, v.peerTls.keyKey, v.peerTls.caKey];
+        assert.deepEqual(volumes.get('peer-tls')?.secret, {
+          secretName: v.peerTls.existingSecret || `${base}-peer-tls`,
+          defaultMode: 0o400,
+          items: keys.map((key) => ({ key, path: key })),
+        });
+      }
       assert.deepEqual(mounts(registry), expectedDaemonMounts);
       assert.deepEqual(mounts(configure), {
         'containerd-sock': [v.peili.containerdSock, false],
@@ -678,6 +712,75 @@ describe('chart: optional parts', () => {
     assert.ok(!objects.some((o) => o.kind === 'ConfigMap' && o.metadata.name.endsWith('-dashboard')));
   });
 
+  it('everything enabled: the cert-manager Certificate of the shared peer certificate, field by field (no model installed)', async () => {
+    const objects = await renderChart(['-f', EVERYTHING_FILE]);
+    const v = merge(VALUES, EVERYTHING);
+    const certificate = find<K8sObject & { spec: unknown }>(objects, 'Certificate', 'mirror-peer-tls');
+    const { labels, ...metadata } = certificate.metadata;
+    assert.deepEqual(
+      { ...certificate, metadata },
+      {
+        apiVersion: 'cert-manager.io/v1',
+        kind: 'Certificate',
+        metadata: { name: 'mirror-peer-tls', namespace: RELEASE.namespace },
+        spec: {
+          secretName: 'mirror-peer-tls',
+          dnsNames: [v.peerTls.name],
+          duration: v.peerTls.certificate.duration,
+          renewBefore: v.peerTls.certificate.renewBefore,
+          privateKey: { algorithm: 'ECDSA', size: 256, rotationPolicy: 'Always' },
+          usages: ['digital signature', 'server auth', 'client auth'],
+          issuerRef: v.peerTls.certificate.issuerRef,
+        },
+      },
+    );
+    assert.equal(labels?.['app.kubernetes.io/instance'], RELEASE.name);
+    // The Secret the Certificate writes is the one the daemons mount, and the name the one checked.
+    const pod = find<Workload>(objects, 'DaemonSet', 'mirror').spec.template.spec;
+    assert.equal(pod.volumes?.find((vol) => vol.name === 'peer-tls')?.secret?.secretName, 'mirror-peer-tls');
+    assert.ok(container(pod, 'registry').args?.includes(`--peer-tls-name=${v.peerTls.name}`));
+  });
+
+  it('peer TLS from an existing Secret: no Certificate, the default name, the daemon parses it', async () => {
+    const objects = await renderChart([
+      '--set',
+      'peerTls.enabled=true',
+      '--set',
+      'peerTls.existingSecret=peili-peer-cert',
+    ]);
+    assert.ok(!objects.some((o) => o.kind === 'Certificate'));
+    const pod = find<Workload>(objects, 'DaemonSet', 'peili').spec.template.spec;
+    assert.equal(pod.volumes?.find((vol) => vol.name === 'peer-tls')?.secret?.secretName, 'peili-peer-cert');
+    const daemon = parseConfig(
+      expand(container(pod, 'registry').args ?? [], { POD_IP }),
+      {},
+    ) as RegistryConfig;
+    assert.deepEqual(daemon.peerTls, {
+      certFile: '/etc/peili/peer-tls/tls.crt',
+      keyFile: '/etc/peili/peer-tls/tls.key',
+      caFile: '/etc/peili/peer-tls/ca.crt',
+      name: `peili-peer.${RELEASE.namespace}`,
+    });
+  });
+
+  const peerTlsMistakes: { args: string[]; message: string }[] = [
+    {
+      args: ['--set', 'peerTls.enabled=true'],
+      message: 'peerTls.enabled needs a Secret: set peerTls.existingSecret or peerTls.certificate.create',
+    },
+    {
+      args: ['--set', 'peerTls.certificate.create=true', '--set', 'peerTls.certificate.issuerRef.name=ca'],
+      message: 'peerTls.certificate.create is set but peerTls.enabled is not',
+    },
+  ];
+  for (const mistake of peerTlsMistakes) {
+    it(`refuses to render: ${mistake.message}`, async () => {
+      const result = await runHelm(['template', RELEASE.name, CHART_DIR, ...mistake.args]);
+      assert.notEqual(result.code, 0);
+      assert.ok(result.stderr.includes(mistake.message), result.stderr);
+    });
+  }
+
   it('cleanupHook.enabled=false renders no hook objects', async () => {
     const objects = await renderChart(['--set', 'cleanupHook.enabled=false']);
     assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
@@ -797,6 +900,16 @@ describe('chart: invalid values are rejected by values.schema.json', () => {
       name: 'grafana mode',
       args: ['--set', 'grafanaDashboard.mode=sidecar'],
       message: "- at '/grafanaDashboard/mode': value must be one of 'configmap', 'operator'",
+    },
+    {
+      name: 'peer TLS certificate without issuer',
+      args: ['--set', 'peerTls.enabled=true', '--set', 'peerTls.certificate.create=true'],
+      message: "- at '/peerTls/certificate/issuerRef/name': minLength: got 0, want 1",
+    },
+    {
+      name: 'peer TLS name with a wildcard',
+      args: ['--set', 'peerTls.name=*.peers'],
+      message: "- at '/peerTls/name': '*.peers' does not match pattern",
     },
     {
       name: 'relative host path',

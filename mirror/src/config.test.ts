@@ -89,6 +89,7 @@ describe('parseConfig defaults', () => {
       peerSecretFile: undefined,
       maxConcurrentRequests: 64,
       privateRegistries: [],
+      peerTls: undefined,
     });
   });
 
@@ -224,6 +225,33 @@ describe('parseConfig values', () => {
       argv: ['--peer-secret-file=/etc/peili/secret'],
       key: 'peerSecretFile',
       want: '/etc/peili/secret',
+    },
+    {
+      name: 'peer TLS: the four flags grouped, the name lower-cased',
+      argv: [
+        '--peer-tls-cert-file=/etc/peili/tls/tls.crt',
+        '--peer-tls-key-file=/etc/peili/tls/tls.key',
+        '--peer-tls-ca-file=/etc/peili/tls/ca.crt',
+        '--peer-tls-name=Peili-Peer.kube-system',
+      ],
+      key: 'peerTls',
+      want: {
+        certFile: '/etc/peili/tls/tls.crt',
+        keyFile: '/etc/peili/tls/tls.key',
+        caFile: '/etc/peili/tls/ca.crt',
+        name: 'peili-peer.kube-system',
+      },
+    },
+    {
+      name: 'peer TLS from the environment',
+      argv: ['--peer-tls-name=peili-peer'],
+      env: {
+        PEILI_PEER_TLS_CERT_FILE: '/c',
+        PEILI_PEER_TLS_KEY_FILE: '/k',
+        PEILI_PEER_TLS_CA_FILE: '/a',
+      },
+      key: 'peerTls',
+      want: { certFile: '/c', keyFile: '/k', caFile: '/a', name: 'peili-peer' },
     },
     {
       name: 'max concurrent requests',
@@ -496,6 +524,33 @@ describe('parseConfig errors', () => {
     {
       argv: ['configure', '--mirror-targets=http://x:1', '--dial-timeout=1 s'],
       message: '--dial-timeout: expected a duration like 20ms or 5s, got "1 s"',
+    },
+    {
+      argv: ['registry', '--peer-tls-cert-file=/c', '--peer-tls-key-file=/k', '--peer-tls-ca-file=/a'],
+      message:
+        '--peer-tls-name: required with --peer-tls-cert-file (peer TLS needs all of --peer-tls-cert-file, --peer-tls-key-file, --peer-tls-ca-file, --peer-tls-name)',
+    },
+    {
+      argv: ['registry', '--peer-tls-ca-file=/a'],
+      message:
+        '--peer-tls-cert-file: required with --peer-tls-ca-file (peer TLS needs all of --peer-tls-cert-file, --peer-tls-key-file, --peer-tls-ca-file, --peer-tls-name)',
+    },
+    {
+      argv: ['registry', '--peer-tls-name=peili-peer', '--peer-tls-cert-file=/c', '--peer-tls-ca-file=/a'],
+      message:
+        '--peer-tls-key-file: required with --peer-tls-cert-file (peer TLS needs all of --peer-tls-cert-file, --peer-tls-key-file, --peer-tls-ca-file, --peer-tls-name)',
+    },
+    {
+      argv: ['registry', '--peer-tls-name=10.0.0.7'],
+      message: '--peer-tls-name: expected a DNS name like peili-peer.kube-system, got "10.0.0.7"',
+    },
+    {
+      argv: ['registry', '--peer-tls-name=*.peers'],
+      message: '--peer-tls-name: expected a DNS name like peili-peer.kube-system, got "*.peers"',
+    },
+    {
+      argv: ['registry', '--peer-tls-key-file='],
+      message: '--peer-tls-key-file: expected a path, got ""',
     },
     {
       argv: ['serve'],

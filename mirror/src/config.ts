@@ -56,7 +56,29 @@ export interface RegistryConfig {
   readonly maxConcurrentRequests: number;
   /** Registries whose content is served only to requests whose credentials the upstream accepts. */
   readonly privateRegistries: readonly string[];
+  /** Mutual TLS between peers (all four `--peer-tls-*` flags), or undefined: plain HTTP. */
+  readonly peerTls: PeerTlsConfig | undefined;
 }
+
+/** The files and identity name of mutual TLS between peers. */
+export interface PeerTlsConfig {
+  /** PEM certificate (chain) this daemon presents to peers, as server and as client. */
+  readonly certFile: string;
+  /** PEM private key of that certificate. */
+  readonly keyFile: string;
+  /** PEM CA certificate(s) a peer's certificate must chain to. */
+  readonly caFile: string;
+  /** DNS name (subjectAltName) every peer certificate must carry; peers are reached by IP. */
+  readonly name: string;
+}
+
+/** The flags of peer TLS: given all together or not at all. */
+export const PEER_TLS_FLAG_NAMES = Object.freeze([
+  'peer-tls-cert-file',
+  'peer-tls-key-file',
+  'peer-tls-ca-file',
+  'peer-tls-name',
+] as const);
 
 /** Configuration of `peili configure`, which writes containerd's hosts.toml files. */
 export interface ConfigureConfig {
@@ -110,6 +132,7 @@ export type FlagKind =
   | 'address'
   | 'address-list'
   | 'host'
+  | 'dns-name'
   | 'registry-list'
   | 'regex-list'
   | 'url-list'
@@ -263,6 +286,28 @@ export const FLAGS: readonly FlagSpec[] = Object.freeze([
     'registries whose content is served only to requests the upstream authorizes (401 challenge + HEAD check)',
   ),
   flag(
+    'peer-tls-cert-file',
+    ['registry'],
+    'path',
+    undefined,
+    'PEM certificate presented to peers (mutual TLS between peers when the four --peer-tls-* flags are set)',
+  ),
+  flag('peer-tls-key-file', ['registry'], 'path', undefined, 'PEM private key of --peer-tls-cert-file'),
+  flag(
+    'peer-tls-ca-file',
+    ['registry'],
+    'path',
+    undefined,
+    "PEM CA certificate(s) a peer's certificate must chain to",
+  ),
+  flag(
+    'peer-tls-name',
+    ['registry'],
+    'dns-name',
+    undefined,
+    'DNS name every peer certificate must carry (checked on both sides; peers are reached by IP)',
+  ),
+  flag(
     'config-path',
     ['configure', 'cleanup'],
     'path',
@@ -414,6 +459,10 @@ function parseValue(spec: FlagSpec, text: string): Parsed {
       return isIP(text) !== 0 || isHostname(text)
         ? ok(text)
         : fail(`expected an IP address or a host name without port, got ${JSON.stringify(text)}`);
+    case 'dns-name':
+      return isIP(text) === 0 && isHostname(text)
+        ? ok(text.toLowerCase())
+        : fail(`expected a DNS name like peili-peer.kube-system, got ${JSON.stringify(text)}`);
     case 'registry-list': {
       const parsed = parseListItems(splitList(text, false), (item) =>
         isRegistryHost(item)
@@ -476,6 +525,26 @@ function parseMirrorTarget(text: string): Parsed {
   }
   if (url.port === '0') return fail(`expected a port between 1 and 65535, got ${got}`);
   return ok(url.origin);
+}
+
+/**
+ * Moves the four `--peer-tls-*` values into one `peerTls` object: all four or none, else a
+ * ConfigError naming the first flag missing.
+ */
+function groupPeerTls(config: Record<string, unknown>): PeerTlsConfig | undefined {
+  const specs = PEER_TLS_FLAG_NAMES.map((name) => FLAGS.find((spec) => spec.name === name)!);
+  const values = specs.map((spec) => config[spec.key] as string | undefined);
+  for (const spec of specs) delete config[spec.key];
+  const given = specs.filter((_spec, i) => values[i] !== undefined);
+  if (given.length === 0) return undefined;
+  const missing = specs.find((_spec, i) => values[i] === undefined);
+  if (missing) {
+    throw new ConfigError(
+      `--${missing.name}: required with --${given[0]!.name} (peer TLS needs all of ${PEER_TLS_FLAG_NAMES.map((n) => `--${n}`).join(', ')})`,
+    );
+  }
+  const [certFile, keyFile, caFile, name] = values as string[];
+  return Object.freeze({ certFile: certFile!, keyFile: keyFile!, caFile: caFile!, name: name! });
 }
 
 /** The interfaces `--advertise-host`'s default is picked from (injectable for tests). */
@@ -626,5 +695,6 @@ export function parseConfig(
     }
     config.advertiseHost = host;
   }
+  if (command === 'registry') config.peerTls = groupPeerTls(config);
   return Object.freeze(config) as unknown as Config;
 }

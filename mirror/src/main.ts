@@ -11,9 +11,11 @@ import { createUpstreamAccess } from './access/upstream-access.js';
 import { createContainerdStore, type ContainerdStore } from './containerd/containerd-store.js';
 import { buildApp } from './http/app.js';
 import { buildOpsApp } from './http/ops-app.js';
+import { createPeerListener } from './http/peer-listener.js';
 import { initKnownSeries } from './metrics/known-series.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createPeerAuth, type PeerAuth } from './peer-auth/peer-auth.js';
+import { loadPeerTls } from './peer-tls/peer-tls.js';
 import { createPeerSource } from './registry/peer-fetch.js';
 import { createRegistryService } from './registry/registry-service.js';
 import { createTagPolicy } from './registry/tag-policies.js';
@@ -100,12 +102,18 @@ export async function runRegistry(
   const metrics = createMetrics(registry);
   initKnownSeries(metrics);
   const peerAuth = await loadPeerAuth(config);
+  // With peer TLS every exchange between daemons goes to the mutual-TLS router port, content
+  // included: the plain registry port is left to the node's own containerd.
+  const peerTls = config.peerTls === undefined ? undefined : await loadPeerTls(config.peerTls);
+  const peerScheme = peerTls ? 'https' : 'http';
 
   const selfId = hostPort(config.advertiseHost, config.routerAddr.port);
   const self = {
     id: selfId,
-    registryUrl: `http://${hostPort(config.advertiseHost, config.registryAddr.port)}`,
-    routerUrl: `http://${selfId}`,
+    registryUrl: peerTls
+      ? `https://${selfId}`
+      : `http://${hostPort(config.advertiseHost, config.registryAddr.port)}`,
+    routerUrl: `${peerScheme}://${selfId}`,
   };
   const store = createContainerdStore({
     socket: config.containerdSock,
@@ -118,9 +126,12 @@ export async function runRegistry(
       self,
       metrics,
       logger: log.child({ component: 'router' }),
-      client: createHttpPeerClient({ sign: peerAuth?.sign }),
+      client: createHttpPeerClient({ sign: peerAuth?.sign, tls: peerTls?.clientOptions }),
     },
-    { lookupTimeoutMs: config.lookupTimeout, membership: { refreshIntervalMs: config.membersRefresh } },
+    {
+      lookupTimeoutMs: config.lookupTimeout,
+      membership: { refreshIntervalMs: config.membersRefresh, routerScheme: peerScheme },
+    },
   );
   const peers = createPeerSource(
     { router, metrics, logger: log.child({ component: 'peers' }), sign: peerAuth?.sign },
@@ -150,10 +161,10 @@ export async function runRegistry(
           privateService: createRegistryService({ store, peers, tagPolicy, metrics }, serviceOptions),
         }
       : undefined;
-  if (access && peerAuth === undefined) {
+  if (access && peerAuth === undefined && peerTls === undefined) {
     log.warn(
       { privateRegistries },
-      'private registries without --peer-secret-file: their content is never served to or from peers',
+      'private registries without --peer-secret-file or peer TLS: their content is never served to or from peers',
     );
   }
 
@@ -164,18 +175,35 @@ export async function runRegistry(
   const readyGauge = setInterval(() => metrics.ready.set(ready() ? 1 : 0), 1_000);
   readyGauge.unref();
 
-  const registryApp = buildApp(
-    {
-      service,
-      metrics,
-      logger: { level: config.logLevel },
-      ...(peerAuth ? { authenticatePeer: peerAuth.verify } : {}),
-      ...(access ? { access } : {}),
-    },
-    { maxConcurrentRequests: config.maxConcurrentRequests },
-  );
+  const registryDeps = {
+    service,
+    metrics,
+    logger: { level: config.logLevel },
+    ...(peerAuth ? { authenticatePeer: peerAuth.verify } : {}),
+    ...(access ? { access } : {}),
+  };
+  const registryApp = buildApp(registryDeps, {
+    maxConcurrentRequests: config.maxConcurrentRequests,
+    peerRequests: peerTls ? 'refuse' : 'accept',
+  });
   const peerApp = buildPeerApp({ index: router.index, authenticate: peerAuth?.verify });
   const opsApp = buildOpsApp({ registry, ready });
+  const peerListener = peerTls
+    ? createPeerListener(
+        {
+          registry: buildApp(registryDeps, {
+            maxConcurrentRequests: config.maxConcurrentRequests,
+            peerRequests: 'only',
+          }),
+          router: peerApp,
+        },
+        {
+          tls: peerTls.serverOptions,
+          checkPeer: (socket) => peerTls.checkPeer(socket),
+          onRefused: (reason, remote) => log.warn({ remote }, `peer connection refused: ${reason}`),
+        },
+      )
+    : undefined;
   const advertiser = createAdvertiser({
     store,
     router,
@@ -186,12 +214,19 @@ export async function runRegistry(
 
   try {
     await listen(opsApp, config.metricsAddr);
-    await listen(peerApp, config.routerAddr);
+    if (peerListener) await peerListener.listen(config.routerAddr.host, config.routerAddr.port);
+    else await listen(peerApp, config.routerAddr);
     await listen(registryApp, config.registryAddr);
     await router.start(running);
     await advertiser.start(running);
     log.info(
-      { registry: config.registryAddr, router: config.routerAddr, metrics: config.metricsAddr, self },
+      {
+        registry: config.registryAddr,
+        router: config.routerAddr,
+        metrics: config.metricsAddr,
+        self,
+        peerTls: peerTls ? { name: peerTls.name } : false,
+      },
       'peili registry started',
     );
     if (!signal.aborted) {
@@ -203,7 +238,11 @@ export async function runRegistry(
     clearInterval(readyGauge);
     // The registry first: containerd gets 503s (and falls back) while the rest winds down.
     await closeWithin(registryApp, config.shutdownTimeout);
-    await Promise.allSettled([peerApp.close(), opsApp.close(), advertiser.stopped()]);
+    await Promise.allSettled([
+      peerListener ? peerListener.close(config.shutdownTimeout) : peerApp.close(),
+      opsApp.close(),
+      advertiser.stopped(),
+    ]);
     // Withdrawn at once, so peers stop being sent here before the keys' TTL runs out.
     await router.close({ withdraw: true, signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
     store.close();

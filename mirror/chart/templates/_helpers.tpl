@@ -117,3 +117,13 @@ tolerations:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/* Secret holding the shared peer certificate, its key and the CA. */}}
+{{- define "peili.peerTlsSecret" -}}
+{{- .Values.peerTls.existingSecret | default (printf "%s-peer-tls" (include "peili.fullname" .) | trunc 63 | trimSuffix "-") }}
+{{- end }}
+
+{{/* The DNS name every peer certificate carries (--peer-tls-name). */}}
+{{- define "peili.peerTlsName" -}}
+{{- .Values.peerTls.name | default (printf "%s.%s" (printf "%s-peer" (include "peili.fullname" .) | trunc 63 | trimSuffix "-") .Release.Namespace) }}
+{{- end }}
