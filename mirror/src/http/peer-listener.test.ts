@@ -6,6 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import type { AccessControl } from '../access/upstream-access.js';
+import { createPeerAuth } from '../peer-auth/peer-auth.js';
 import { createPeerTls, type PeerTls } from '../peer-tls/peer-tls.js';
 import { createTestCa, type TestCert } from '../peer-tls/testing.js';
 import type { PeerSource } from '../registry/peer-source.js';
@@ -163,6 +165,11 @@ describe('the mutual-TLS peer listener', () => {
       code: /^(ECONNRESET|ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED)$/,
     },
     {
+      name: 'a client limited to TLS 1.2',
+      options: () => ({ ...peerTls.clientOptions, minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }),
+      code: 'EPROTO',
+    },
+    {
       name: 'a client trusting another CA (the server is not believed)',
       options: () => ({ ...peerTls.clientOptions, ca: otherCaCert }),
       code: 'SELF_SIGNED_CERT_IN_CHAIN',
@@ -209,6 +216,46 @@ describe('the mutual-TLS peer listener', () => {
     });
     assert.doesNotMatch(answer, /^status 2/);
     assert.match(answer, /^(error ECONNRESET|status 400)$/);
+  });
+});
+
+describe('the registry routes of the mutual-TLS listener (peerRequests: only)', () => {
+  const store = new MemoryStore();
+  const blob = store.addBlob(Buffer.from('layer bytes'), {
+    'containerd.io/distribution.source.docker.io': 'library/app',
+  });
+  const url = `/v2/library/app/blobs/${blob.digest}?ns=docker.io`;
+
+  it('still require the HMAC signature when a peer secret is configured too', async () => {
+    const auth = createPeerAuth('a-cluster-secret-of-32-bytes-xxx');
+    const app = buildApp(
+      { service: createRegistryService({ store }), authenticatePeer: auth.verify },
+      { peerRequests: 'only' },
+    );
+    assert.equal((await app.inject({ method: 'GET', url })).statusCode, 401);
+    const signed = await app.inject({
+      method: 'GET',
+      url,
+      headers: auth.sign({ method: 'GET', url, body: '' }),
+    });
+    assert.equal(signed.statusCode, 200);
+  });
+
+  it('count as authenticated peers for private registries (the connection proved it)', async () => {
+    const seen: boolean[] = [];
+    const control: AccessControl = {
+      isPrivate: () => true,
+      async authorize(request) {
+        seen.push(request.fromPeer && request.peerAuthenticated);
+        return 'private';
+      },
+    };
+    const service = createRegistryService({ store });
+    for (const peerRequests of ['only', 'accept'] as const) {
+      const app = buildApp({ service, access: { control, privateService: service } }, { peerRequests });
+      await app.inject({ method: 'GET', url, headers: { 'x-peili-mirrored': 'true' } });
+    }
+    assert.deepEqual(seen, [true, false]);
   });
 });
 
