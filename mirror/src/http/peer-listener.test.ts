@@ -205,6 +205,22 @@ describe('the mutual-TLS peer listener', () => {
     });
   });
 
+  it('an HTTPS call to a plain-HTTP router (a daemon without TLS) fails its handshake', async () => {
+    const plainRouter = buildPeerApp({ index: createIndexStore() });
+    await plainRouter.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const { port: plainPort } = plainRouter.server.address() as AddressInfo;
+      const client = createHttpPeerClient({ tls: peerTls.clientOptions });
+      await assert.rejects(client.lookup(`https://127.0.0.1:${plainPort}`, blob.digest), {
+        name: 'PeerCallError',
+        reason: 'network',
+        message: `GET /peili/v1/lookup?key=${encodeURIComponent(blob.digest)}: EPROTO`,
+      });
+    } finally {
+      await plainRouter.close();
+    }
+  });
+
   it('answers nothing to plain HTTP on the TLS port', async () => {
     const answer = await new Promise<string>((resolve) => {
       const request = httpRequest(
