@@ -64,6 +64,8 @@ interface Content {
 class TestPeer {
   readonly seen: SeenRequest[] = [];
   written = 0;
+  /** TCP connections accepted so far (keep-alive reuse keeps this low). */
+  connections = 0;
   private server: Server | undefined;
   location!: PeerLocation;
 
@@ -76,6 +78,7 @@ class TestPeer {
 
   async start(): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on('connection', () => this.connections++);
     await new Promise<void>((resolve) => this.server!.listen(0, this.host, resolve));
     const { port } = this.server.address() as { port: number };
     this.location = { id: this.name, registryUrl: `http://${this.host}:${port}` };
@@ -602,6 +605,26 @@ describe('createPeerSource', () => {
         [['GET', `/v2/library/app/blobs/${blobDigest}?ns=docker.io`, undefined, 'true']],
       );
       assert.equal(source.servedFromPeer(blobDigest), true);
+    });
+
+    it('keeps one connection per peer across whole blobs, ranges, HEADs and manifests', async () => {
+      const { source } = setup({ [blobDigest]: ['good'], [manifestDigest]: ['good'] });
+      const before = peers.good!.connections;
+      for (let i = 0; i < 5; i++) {
+        const got = await source.blob(request, signal());
+        assert.ok(got && (await collect(got.stream)).equals(blob));
+        const part = await source.blob({ ...request, range: { start: 5, end: 70_000 } }, signal());
+        assert.ok(part && (await collect(part.stream)).equals(blob.subarray(5, 70_001)));
+        assert.equal(await source.blobSize(request, signal()), blob.length);
+        const manifest = await source.manifest(
+          { registry: 'docker.io', repository: 'library/app', reference: manifestDigest },
+          signal(),
+        );
+        assert.equal(manifest?.digest, manifestDigest);
+      }
+      // Responses are read to their end (HEADs drained) rather than cut, so their sockets go back
+      // to the pool: 20 sequential requests, at most a second socket opened while one drains.
+      assert.ok(peers.good!.connections - before <= 2, `${peers.good!.connections - before} connections`);
     });
 
     const ranges: { start: number; end?: number }[] = [

@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Metrics } from '../metrics/metrics.js';
 import { digestAlgorithm, isDigest } from '../oci/digest.js';
@@ -8,7 +9,12 @@ import type { PeerLocation, Router } from '../routing/router.js';
 import type { Digest } from '../store/content-store.js';
 import { createLatencyTracker, hedge, HedgeExhaustedError, type LatencyTrackerOptions } from './hedging.js';
 import type { PeerBlob, PeerManifest, PeerRequest, PeerSource } from './peer-source.js';
-import { warmUpFetch } from './fetch-warm-up.js';
+import {
+  createPeerHttpClient,
+  PeerHttpError,
+  type PeerResponse,
+  type PeerTlsClientOptions,
+} from './peer-http.js';
 
 /** The loop-guard header sent on every request to a peer: such requests are served from local content only. */
 export const MIRRORED_HEADER = 'X-Peili-Mirrored';
@@ -27,8 +33,8 @@ export interface PeerFetchDeps {
   readonly router: Router;
   readonly metrics?: Metrics;
   readonly logger?: PeerFetchLogger;
-  /** The HTTP client; the global (undici, keep-alive pooled) fetch by default. */
-  readonly fetch?: typeof fetch;
+  /** TLS settings for peers advertised with `https:` registry URLs. */
+  readonly tls?: PeerTlsClientOptions;
   /**
    * Signs each request to a peer (same shape as the router's `PeerRequestSigner`): `url` is the
    * path and query, `body` is empty. The returned headers are sent along.
@@ -296,7 +302,7 @@ class Holders {
 interface OpenBlob {
   readonly peer: PeerLocation;
   readonly size: number;
-  readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  readonly body: IncomingMessage;
   readonly controller: AbortController;
   /** Bytes at the start of the body to drop (a peer answered 200 to a ranged request). */
   skip: number;
@@ -324,33 +330,47 @@ function linkedController(
   };
 }
 
-/** Settles like `promise`, or rejects with the error `onTimeout` returns when that takes over `ms`. */
-function withIdleTimeout<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(onTimeout()), ms);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (error: unknown) => {
-        clearTimeout(timer);
-        reject(error);
-      },
-    );
+const BODY_TOO_LARGE = new Error('body too large');
+const BODY_STALLED = new Error('body stalled');
+
+/**
+ * Reads a whole body of at most `limit` bytes; rejects with {@link BODY_TOO_LARGE}, with
+ * {@link BODY_STALLED} when no byte comes for `idle` ms, or with the stream's error.
+ */
+function readBody(body: IncomingMessage, limit: number, idle: number): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const timer = setTimeout(() => settle(BODY_STALLED), idle);
+    const settle = (error: unknown): void => {
+      clearTimeout(timer);
+      body.off('data', onData).off('end', onEnd).off('error', settle).off('close', onClose);
+      if (error === undefined) resolve(Buffer.concat(chunks, total));
+      else reject(error);
+    };
+    const onData = (chunk: Buffer): void => {
+      total += chunk.length;
+      if (total > limit) return settle(BODY_TOO_LARGE);
+      chunks.push(chunk);
+      timer.refresh();
+    };
+    const onEnd = (): void => settle(undefined);
+    const onClose = (): void => settle(new Error('connection closed before the end of the body'));
+    body.on('data', onData).on('end', onEnd).on('error', settle).on('close', onClose);
   });
 }
 
-/** Maps a fetch exception to a failure reason. */
+/** Maps a request error to a failure reason. */
 function networkReason(error: unknown, timedOut: boolean): PeerFailureReason {
   if (timedOut) return 'timeout';
-  const cause = (error as { cause?: { code?: string } } | undefined)?.cause;
-  if (cause?.code === 'ECONNREFUSED') return 'refused';
+  if (error instanceof PeerHttpError && error.code === 'ECONNREFUSED') return 'refused';
   return 'network';
 }
 
 /** Parses `bytes a-b/size` of a 206 response. */
-function parseContentRange(value: string | null): { start: number; end: number; size: number } | undefined {
+function parseContentRange(
+  value: string | undefined,
+): { start: number; end: number; size: number } | undefined {
   const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(value ?? '');
   if (!m) return undefined;
   return { start: Number(m[1]), end: Number(m[2]), size: Number(m[3]) };
@@ -359,8 +379,7 @@ function parseContentRange(value: string | null): { start: number; end: number; 
 /** Creates the mirror path's {@link PeerSource}: lookups, verified manifests, hedged and resumable blobs. */
 export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions = {}): PeerFetcher {
   const opts = { ...PEER_FETCH_DEFAULTS, ...options };
-  const doFetch = deps.fetch ?? fetch;
-  if (deps.fetch === undefined) warmUpFetch();
+  const client = createPeerHttpClient({ tls: deps.tls });
   const tracker = createLatencyTracker(options.hedging);
   const coolDowns = new CoolDowns(opts.coolDownBase, opts.coolDownMax);
   const quarantine = new Quarantine(opts.coolDownMax);
@@ -392,7 +411,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     init: { method: 'GET' | 'HEAD'; headers: Record<string, string> },
     timeout: number,
     signal: AbortSignal,
-  ): Promise<{ response: Response; controller: AbortController }> => {
+  ): Promise<{ response: PeerResponse; controller: AbortController }> => {
     // The controller outlives the headers wait: aborting it later cancels the body read.
     const link = linkedController(signal);
     let timedOut = false;
@@ -400,14 +419,12 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     try {
       const target = new URL(url);
       const signed = deps.sign?.({ method: init.method, url: target.pathname + target.search, body: '' });
-      const pending = doFetch(url, {
+      const pending = client.request(url, {
         method: init.method,
         headers: { ...init.headers, ...signed, [MIRRORED_HEADER]: 'true', 'Accept-Encoding': 'identity' },
         signal: link.controller.signal,
-        redirect: 'error',
       });
-      // Armed after the call's synchronous part, so this process's own stalls (the first fetch
-      // loads undici, ~200 ms on a busy node) are not blamed on the peer.
+      // Armed after the call's synchronous part, so this process's own stalls are not blamed on the peer.
       timer = setTimeout(() => {
         timedOut = true;
         link.controller.abort(new Error('headers timeout'));
@@ -419,9 +436,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
       throw new PeerFailure(
         peer.id,
         networkReason(error, timedOut),
-        timedOut
-          ? `no response headers within ${timeout} ms`
-          : `request failed: ${String((error as Error).cause ?? error)}`,
+        timedOut ? `no response headers within ${timeout} ms` : `request failed: ${String(error)}`,
       );
     } finally {
       clearTimeout(timer);
@@ -434,7 +449,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
   /** Turns a non-success status into a failure (and releases the body). */
   const statusFailure = (
     peer: PeerLocation,
-    response: Response,
+    response: PeerResponse,
     controller: AbortController,
   ): PeerFailure => {
     controller.abort();
@@ -446,10 +461,10 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
   /** Reads a manifest body within the size limit, a chunk at most `idle` ms apart. */
   const readBounded = async (
     peer: PeerLocation,
-    response: Response,
+    response: PeerResponse,
     controller: AbortController,
   ): Promise<Buffer> => {
-    const declared = Number(response.headers.get('content-length') ?? NaN);
+    const declared = Number(response.header('content-length') ?? NaN);
     if (declared > opts.maxManifestSize) {
       controller.abort();
       throw new PeerFailure(
@@ -458,31 +473,22 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
         `manifest of ${declared} bytes exceeds ${opts.maxManifestSize}`,
       );
     }
-    if (!response.body) return Buffer.alloc(0);
-    const reader = response.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let total = 0;
+    let body: Buffer;
     try {
-      for (;;) {
-        const { done, value } = await withIdleTimeout(reader.read(), opts.headersTimeout, () => {
-          controller.abort();
-          return new PeerFailure(peer.id, 'stall', `manifest body stalled for ${opts.headersTimeout} ms`);
-        });
-        if (done) break;
-        total += value.byteLength;
-        if (total > opts.maxManifestSize) {
-          throw new PeerFailure(peer.id, 'toolarge', `manifest exceeds ${opts.maxManifestSize} bytes`);
-        }
-        chunks.push(value);
-      }
+      body = await readBody(response.body, opts.maxManifestSize, opts.headersTimeout);
     } catch (error) {
-      if (error instanceof PeerFailure) throw error;
+      if (error === BODY_TOO_LARGE) {
+        throw new PeerFailure(peer.id, 'toolarge', `manifest exceeds ${opts.maxManifestSize} bytes`);
+      }
+      if (error === BODY_STALLED) {
+        throw new PeerFailure(peer.id, 'stall', `manifest body stalled for ${opts.headersTimeout} ms`);
+      }
       throw new PeerFailure(peer.id, 'broken', `manifest body broke: ${String(error)}`);
     } finally {
       controller.abort();
     }
-    metrics?.peerFetchedBytes.inc(total);
-    return Buffer.concat(chunks, total);
+    metrics?.peerFetchedBytes.inc(body.length);
+    return body;
   };
 
   const fetchManifest = async (
@@ -498,10 +504,10 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
       signal,
     );
     if (response.status !== 200) throw statusFailure(peer, response, controller);
-    let expected: string | null = request.reference;
+    let expected: string | undefined = request.reference;
     if (!isDigest(request.reference)) {
-      expected = response.headers.get('docker-content-digest');
-      if (expected === null || !isDigest(expected)) {
+      expected = response.header('docker-content-digest');
+      if (expected === undefined || !isDigest(expected)) {
         controller.abort();
         throw new PeerFailure(
           peer.id,
@@ -516,7 +522,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     if (!digestMatches(digest, hash)) {
       throw new PeerFailure(peer.id, 'digest', `manifest body does not match ${digest}`);
     }
-    const mediaType = manifestMediaType(response.headers.get('content-type'), body);
+    const mediaType = manifestMediaType(response.header('content-type'), body);
     if (mediaType === undefined) {
       throw new PeerFailure(peer.id, 'invalid', 'manifest without a recognisable media type');
     }
@@ -549,7 +555,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     let size: number;
     let skip = 0;
     if (response.status === 206) {
-      const range = parseContentRange(response.headers.get('content-range'));
+      const range = parseContentRange(response.header('content-range'));
       if (
         !range ||
         range.start !== start ||
@@ -559,20 +565,16 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
         throw new PeerFailure(
           peer.id,
           'range',
-          `unexpected Content-Range ${response.headers.get('content-range')}`,
+          `unexpected Content-Range ${response.header('content-range')}`,
         );
       }
       if (end === undefined && range.end !== range.size - 1) {
         controller.abort();
-        throw new PeerFailure(
-          peer.id,
-          'range',
-          `short Content-Range ${response.headers.get('content-range')}`,
-        );
+        throw new PeerFailure(peer.id, 'range', `short Content-Range ${response.header('content-range')}`);
       }
       size = range.size;
     } else if (response.status === 200) {
-      size = Number(response.headers.get('content-length') ?? NaN);
+      size = Number(response.header('content-length') ?? NaN);
       if (!Number.isSafeInteger(size) || size < 0) {
         controller.abort();
         throw new PeerFailure(peer.id, 'status', 'blob answer without Content-Length');
@@ -581,12 +583,8 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     } else {
       throw statusFailure(peer, response, controller);
     }
-    if (!response.body) {
-      controller.abort();
-      throw new PeerFailure(peer.id, 'broken', 'blob answer without a body');
-    }
     tracker.observe(performance.now() - began);
-    return { peer, size, reader: response.body.getReader(), controller, skip };
+    return { peer, size, body: response.body, controller, skip };
   };
 
   /** Wraps an attempt so its failure is recorded once, unless it was merely cancelled. */
@@ -618,7 +616,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
       );
       controller.abort();
       if (response.status !== 200) throw statusFailure(peer, response, controller);
-      const size = Number(response.headers.get('content-length') ?? NaN);
+      const size = Number(response.header('content-length') ?? NaN);
       if (!Number.isSafeInteger(size) || size < 0)
         throw new PeerFailure(peer.id, 'status', 'HEAD without Content-Length');
       return { size, peer };
@@ -772,7 +770,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
  * The media type of a manifest: the peer's Content-Type when it names a specific type, else what
  * the document itself says (peers that answer `application/json`); undefined when neither tells.
  */
-function manifestMediaType(contentType: string | null, body: Buffer): string | undefined {
+function manifestMediaType(contentType: string | undefined, body: Buffer): string | undefined {
   const declared = (contentType ?? '').split(';')[0]?.trim() ?? '';
   if (declared.startsWith('application/vnd.')) return declared;
   return detectManifestMediaType(body);
@@ -800,8 +798,9 @@ interface PeerBlobStreamInit {
 
 /**
  * One continuous stream of bytes [start, end] of a blob, pulled from a peer only as fast as the
- * consumer reads (backpressure: one chunk is read per `_read`). When a peer breaks, stalls or ends
- * early, it continues from the next holder at the next missing byte; the consumer never notices.
+ * consumer reads (backpressure: the peer's response is paused while the consumer is full). When a
+ * peer breaks, stalls or ends early, it continues from the next holder at the next missing byte;
+ * the consumer never notices.
  */
 class PeerBlobStream extends Readable {
   private source: OpenBlob | undefined;
@@ -809,7 +808,11 @@ class PeerBlobStream extends Readable {
   private readonly hash: Hash | undefined;
   private readonly failed: Set<string>;
   private readonly contributors = new Set<string>();
-  private pulling = false;
+  private resuming = false;
+  private completing = false;
+  private attached = false;
+  /** Fires when the current source, read from, yields no byte for `idleTimeout` ms. */
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly init: PeerBlobStreamInit) {
     super({ highWaterMark: 256 * 1024 });
@@ -826,20 +829,21 @@ class PeerBlobStream extends Readable {
   };
 
   override _read(): void {
-    if (this.pulling) return;
-    this.pulling = true;
-    this.pump().then(
-      () => {
-        this.pulling = false;
-      },
-      (error: unknown) => {
-        this.pulling = false;
-        this.destroy(error instanceof Error ? error : new Error(String(error)));
-      },
-    );
+    if (this.destroyed) return;
+    if (this.position > this.init.end) return this.complete(); // an empty range
+    const source = this.source;
+    if (source === undefined) {
+      this.resumeElsewhere();
+      return;
+    }
+    if (!this.attached) this.attach(source);
+    this.armIdleTimer(source);
+    source.body.resume();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.clearIdleTimer();
+    this.detach();
     this.source?.controller.abort();
     this.source = undefined;
     this.init.signal.removeEventListener('abort', this.onAbort);
@@ -847,60 +851,91 @@ class PeerBlobStream extends Readable {
     callback(error);
   }
 
-  /** Reads chunks from the current source until the consumer is full or the range is complete. */
-  private async pump(): Promise<void> {
-    for (;;) {
-      if (this.destroyed) return;
-      if (this.position > this.init.end) return this.complete();
-      const source = this.source ?? (await this.resumeElsewhere());
-      if (this.destroyed) return;
-      let chunk: Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>;
-      try {
-        chunk = await withIdleTimeout(source.reader.read(), this.init.idleTimeout, () => {
-          source.controller.abort();
-          return new PeerFailure(source.peer.id, 'stall', `no byte for ${this.init.idleTimeout} ms`);
-        });
-      } catch (error) {
-        if (this.destroyed) return;
-        this.fail(
-          error instanceof PeerFailure
-            ? error
-            : new PeerFailure(source.peer.id, 'broken', `stream broke: ${String(error)}`),
-        );
-        continue;
-      }
-      if (chunk.done) {
-        this.fail(
-          new PeerFailure(
-            source.peer.id,
-            'broken',
-            `stream ended at byte ${this.position} of ${this.init.end + 1}`,
-          ),
-        );
-        continue;
-      }
-      this.init.onBytes(chunk.value.byteLength);
-      let bytes = Buffer.from(chunk.value.buffer, chunk.value.byteOffset, chunk.value.byteLength);
-      if (source.skip > 0) {
-        const dropped = Math.min(source.skip, bytes.length);
-        source.skip -= dropped;
-        bytes = bytes.subarray(dropped);
-      }
-      const wanted = this.init.end - this.position + 1;
-      if (bytes.length > wanted) bytes = bytes.subarray(0, wanted);
-      if (bytes.length === 0) continue;
-      this.contributors.add(source.peer.id);
-      this.hash?.update(bytes);
-      this.position += bytes.length;
-      if (this.position > this.init.end) {
-        // Last bytes: verify before handing them over so a corrupt blob never completes.
-        if (!this.verifyComplete()) return;
-        this.push(bytes);
-        return this.complete();
-      }
-      if (!this.push(bytes)) return;
-    }
+  private attach(source: OpenBlob): void {
+    this.attached = true;
+    source.body
+      .on('data', this.onData)
+      .on('end', this.onEnd)
+      .on('error', this.onError)
+      .on('close', this.onEnd);
   }
+
+  private detach(): void {
+    if (!this.attached || this.source === undefined) return;
+    this.attached = false;
+    this.source.body
+      .off('data', this.onData)
+      .off('end', this.onEnd)
+      .off('error', this.onError)
+      .off('close', this.onEnd);
+  }
+
+  private armIdleTimer(source: OpenBlob): void {
+    if (this.idleTimer) {
+      this.idleTimer.refresh();
+      return;
+    }
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      if (this.source !== source) return;
+      this.fail(new PeerFailure(source.peer.id, 'stall', `no byte for ${this.init.idleTimeout} ms`));
+    }, this.init.idleTimeout);
+  }
+
+  private clearIdleTimer(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    const source = this.source;
+    if (source === undefined || this.destroyed) return;
+    this.idleTimer?.refresh();
+    this.init.onBytes(chunk.length);
+    let bytes = chunk;
+    if (source.skip > 0) {
+      const dropped = Math.min(source.skip, bytes.length);
+      source.skip -= dropped;
+      bytes = bytes.subarray(dropped);
+    }
+    const wanted = this.init.end - this.position + 1;
+    if (bytes.length > wanted) bytes = bytes.subarray(0, wanted);
+    if (bytes.length === 0) return;
+    this.contributors.add(source.peer.id);
+    this.hash?.update(bytes);
+    this.position += bytes.length;
+    if (this.position > this.init.end) {
+      // Last bytes: verify before handing them over so a corrupt blob never completes.
+      if (!this.verifyComplete()) return;
+      this.push(bytes);
+      this.complete();
+      return;
+    }
+    if (!this.push(bytes)) {
+      // The consumer is full: stop reading the peer, and stop blaming it for the silence.
+      source.body.pause();
+      this.clearIdleTimer();
+    }
+  };
+
+  /** The body ended (or its connection closed) before the last byte of the range. */
+  private readonly onEnd = (): void => {
+    const source = this.source;
+    if (source === undefined || this.destroyed) return;
+    this.fail(
+      new PeerFailure(
+        source.peer.id,
+        'broken',
+        `stream ended at byte ${this.position} of ${this.init.end + 1}`,
+      ),
+    );
+  };
+
+  private readonly onError = (error: Error): void => {
+    const source = this.source;
+    if (source === undefined || this.destroyed) return;
+    this.fail(new PeerFailure(source.peer.id, 'broken', `stream broke: ${String(error)}`));
+  };
 
   /** Checks the digest once every byte is in; on a mismatch destroys the stream. */
   private verifyComplete(): boolean {
@@ -913,28 +948,75 @@ class PeerBlobStream extends Readable {
     return false;
   }
 
+  /** Every byte is pushed (and verified): end the stream once the peer's response has ended too. */
   private complete(): void {
-    if (this.destroyed) return;
-    const source = this.source;
-    if (source) {
-      this.init.coolDowns.succeed(source.peer.id);
-      source.controller.abort(); // releases the connection's body if the peer sent more than asked
-      this.source = undefined;
-    }
+    if (this.destroyed || this.completing) return;
+    this.completing = true;
+    this.clearIdleTimer();
     if (this.init.start > this.init.end && !this.verifyComplete()) return; // empty blob
-    this.push(null);
+    const source = this.source;
+    this.detach();
+    this.source = undefined;
+    if (source === undefined || source.body.readableEnded) return this.finish(source);
+    // The response's own end is a tick away: waiting for it hands its connection back to the
+    // pool. A peer that sends more than it was asked loses the connection instead.
+    let finished = false;
+    const done = (): void => {
+      if (finished) return;
+      finished = true;
+      source.body.off('end', done).off('close', done).off('error', done).off('data', extra);
+      this.finish(source);
+    };
+    const extra = (): void => {
+      source.controller.abort();
+      done();
+    };
+    source.body.on('end', done).on('close', done).on('error', done).on('data', extra);
+    source.body.resume();
   }
 
-  /** Records the current source's failure and forgets it; the next pump resumes elsewhere. */
+  private finish(source: OpenBlob | undefined): void {
+    if (source) {
+      this.init.coolDowns.succeed(source.peer.id);
+      if (!source.body.readableEnded) source.controller.abort();
+    }
+    if (!this.destroyed) this.push(null);
+  }
+
+  /** Records the current source's failure, forgets it and goes on from the next holder. */
   private fail(failure: PeerFailure): void {
+    this.clearIdleTimer();
+    this.detach();
     this.source?.controller.abort();
     this.source = undefined;
     this.failed.add(failure.peerId);
     this.init.onFailure(failure);
+    this.resumeElsewhere();
   }
 
-  /** Opens the rest of the range on the next holder that has not failed yet. */
-  private async resumeElsewhere(): Promise<OpenBlob> {
+  /** Opens the rest of the range on the next holder, then carries on reading. */
+  private resumeElsewhere(): void {
+    if (this.resuming || this.destroyed) return;
+    this.resuming = true;
+    this.openNext().then(
+      (opened) => {
+        this.resuming = false;
+        if (this.destroyed) {
+          opened.controller.abort();
+          return;
+        }
+        this.source = opened;
+        this._read();
+      },
+      (error: unknown) => {
+        this.resuming = false;
+        this.destroy(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  }
+
+  /** The next holder that has not failed yet, opened at the next missing byte. */
+  private async openNext(): Promise<OpenBlob> {
     for await (const peer of this.init.holders.candidates(this.failed, this.init.coolDowns)) {
       if (this.destroyed) break;
       try {
@@ -946,7 +1028,6 @@ class PeerBlobStream extends Readable {
           );
           continue;
         }
-        this.source = opened;
         return opened;
       } catch (error) {
         if (!(error instanceof PeerFailure)) throw error;
