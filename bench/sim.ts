@@ -51,9 +51,11 @@ export async function startSim(size: number, firstSubnet: number): Promise<SimCl
   async function listen(
     host: string,
     port: number,
+    member: () => SimMember | undefined,
   ): Promise<{ index: IndexStore; app: FastifyInstance; port: number }> {
     const index = createIndexStore();
-    const app = buildPeerApp({ index });
+    // As in the daemon, the peer server tells the member's router who called (restart detection).
+    const app = buildPeerApp({ index, onCaller: (caller) => member()?.router?.peerSeen(caller) });
     app.server.on('connection', (socket: Socket) => {
       sockets.add(socket);
       socket.once('close', () => {
@@ -70,7 +72,8 @@ export async function startSim(size: number, firstSubnet: number): Promise<SimCl
   try {
     for (let i = 0; i < size; i++) {
       const host = simHost(firstSubnet, i);
-      const { index, app, port } = await listen(host, 0);
+      const position = members.length;
+      const { index, app, port } = await listen(host, 0, () => members[position]);
       members.push({ host, port, id: memberId(host, port), index, app, alive: true });
     }
   } catch (error) {
@@ -105,7 +108,7 @@ export async function startSim(size: number, firstSubnet: number): Promise<SimCl
     },
     async restart(member, options) {
       const hadRouter = member.router !== undefined;
-      const { index, app } = await listen(member.host, member.port);
+      const { index, app } = await listen(member.host, member.port, () => member);
       member.index = index;
       member.app = app;
       member.alive = true;

@@ -134,7 +134,13 @@ export async function runRegistry(
     },
   );
   const peers = createPeerSource(
-    { router, metrics, logger: log.child({ component: 'peers' }), sign: peerAuth?.sign },
+    {
+      router,
+      metrics,
+      logger: log.child({ component: 'peers' }),
+      sign: peerAuth?.sign,
+      tls: peerTls?.clientOptions,
+    },
     { lookupTimeout: config.lookupTimeout },
   );
   const tagPolicy = createTagPolicy(
@@ -186,7 +192,12 @@ export async function runRegistry(
     maxConcurrentRequests: config.maxConcurrentRequests,
     peerRequests: peerTls ? 'refuse' : 'accept',
   });
-  const peerApp = buildPeerApp({ index: router.index, authenticate: peerAuth?.verify });
+  const peerApp = buildPeerApp({
+    index: router.index,
+    authenticate: peerAuth?.verify,
+    // Requests name their sender: a member seen with a new boot id gets its keys back at once.
+    onCaller: (caller) => router.peerSeen(caller),
+  });
   const opsApp = buildOpsApp({ registry, ready });
   const peerListener = peerTls
     ? createPeerListener(

@@ -27,6 +27,22 @@ describe('callSignal', () => {
     call.dispose();
   });
 
+  it('is the parent of many calls at once without a MaxListenersExceededWarning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', onWarning);
+    const round = callSignal([new AbortController().signal], 60_000);
+    const calls = Array.from({ length: 50 }, () => callSignal([round.signal], 60_000));
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('warning', onWarning);
+    for (const call of calls) call.dispose();
+    round.dispose();
+    assert.deepEqual(
+      warnings.map((w) => w.name),
+      [],
+    );
+  });
+
   it('times out on its own', async () => {
     const call = callSignal([new AbortController().signal], 10);
     await new Promise((resolve) => call.signal.addEventListener('abort', resolve, { once: true }));

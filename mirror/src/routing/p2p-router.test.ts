@@ -10,7 +10,7 @@ import { createP2PRouter, type P2PRouter, type P2PRouterOptions } from './p2p-ro
 import { PeerCallError, type PeerClient } from './peer-client.js';
 import { createPeerService, type PeerService } from './peer-service.js';
 import { hashMembers, rankOwners } from './rendezvous.js';
-import { startP2PCluster } from './p2p-test-cluster.js';
+import { startP2PCluster, type P2PTestNode } from './p2p-test-cluster.js';
 import { collect, eventually, randomDigest, runRouterConformance } from './router-conformance.js';
 
 // R = 1: every key has a single owner, so join/leave only pass if keys really move.
@@ -31,7 +31,8 @@ interface Call {
 
 // An in-process transport: requests go through a JSON round trip to the target node's
 // PeerService after a macrotask, and every call is recorded with a global sequence number.
-function inProcessCluster(size: number, options: P2PRouterOptions = {}) {
+// `oldPeers`: answers carry no boot id, as from nodes older than boot ids.
+function inProcessCluster(size: number, options: P2PRouterOptions = {}, oldPeers = false) {
   const services = new Map<string, PeerService>();
   const calls: Call[] = [];
   const broken = new Set<string>();
@@ -77,7 +78,8 @@ function inProcessCluster(size: number, options: P2PRouterOptions = {}) {
       throw new PeerCallError('refused', `${operation}: connection refused`);
     const service = services.get(url)!;
     const request = JSON.parse(JSON.stringify(body)) as never;
-    const answer = JSON.parse(JSON.stringify(service[operation](request))) as unknown;
+    const answer = JSON.parse(JSON.stringify(service[operation](request))) as Record<string, unknown>;
+    if (oldPeers) delete answer.boot;
     call.answeredAt = sequence++;
     return answer;
   }
@@ -88,6 +90,12 @@ function inProcessCluster(size: number, options: P2PRouterOptions = {}) {
     broken,
     hung,
     node: (i: number) => routers.get(ids[i]!)!,
+    /** Replaces member `i`'s index share with an empty one (a restart as its peers see it). */
+    restartShare(i: number) {
+      const index = createIndexStore();
+      services.set(`http://${ids[i]}`, createPeerService(index));
+      return index;
+    },
     /** Adds a member to the source (and starts its router). */
     async join(id: string): Promise<P2PRouter> {
       ids.push(id);
@@ -103,7 +111,8 @@ function inProcessCluster(size: number, options: P2PRouterOptions = {}) {
 
 describe('P2PRouter lookups', () => {
   it('takes one round trip among 100 members: at most R requests, all sent before any answer', async () => {
-    const cluster = inProcessCluster(100, { lookupTimeoutMs: 500 });
+    // No liveness probes: 100 routers probing 8 owners a second would load this busy machine.
+    const cluster = inProcessCluster(100, { lookupTimeoutMs: 500, probeIntervalMs: 3_600_000 });
     after(() => cluster.close());
     await cluster.start();
     const owned = new Map<string, string>();
@@ -120,7 +129,10 @@ describe('P2PRouter lookups', () => {
       const from = (n * 31) % 100;
       const before = cluster.calls.length;
       const found = await collect(cluster.node(from), key, 3, 2000);
-      const lookups = cluster.calls.slice(before);
+      // This lookup's requests (other nodes' liveness probes run meanwhile).
+      const lookups = cluster.calls
+        .slice(before)
+        .filter((c) => c.from === cluster.ids[from] && c.keys[0] === key);
       const expected = owned.get(key) === cluster.ids[from] ? [] : [owned.get(key)];
       assert.deepEqual(
         found.map((h) => h.id),
@@ -206,7 +218,7 @@ describe('P2PRouter lookups', () => {
         metrics,
         client: failing,
       },
-      { replicas: 2 },
+      { replicas: 1 },
     );
     after(() => router.close());
     await router.start();
@@ -214,15 +226,16 @@ describe('P2PRouter lookups', () => {
     // Deterministic keys; the expected counts follow from their owners.
     const members = hashMembers(ids);
     const digest = (i: number): string => `sha256:${createHash('sha256').update(`m${i}`).digest('hex')}`;
-    const owners = (key: string): string[] => rankOwners(key, members, 2).map((m) => m.id);
+    const owners = (key: string): string[] => rankOwners(key, members, 1).map((m) => m.id);
     const keys = [digest(0), digest(1), 'docker.io/library/app:v1'];
     const remoteOwners = new Set(keys.flatMap(owners).filter((id) => id !== ids[0]));
     const selfOwnedDigests = keys.slice(0, 2).filter((k) => owners(k).includes(ids[0]!)).length;
     const selfOwnedTags = owners(keys[2]!).includes(ids[0]!) ? 1 : 0;
     await router.advertise([...keys, 'not a key']);
     for (const id of ids) router.membership.reportSuccess(id);
+    // A key neither owned by this node nor next in rank (the spare asked when the owner fails).
     let probe = 2;
-    while (owners(digest(probe)).includes(ids[0]!)) probe++;
+    while (rankOwners(digest(probe), members, 2).some((m) => m.id === ids[0])) probe++;
     assert.deepEqual(await collect(router, digest(probe)), []);
     const text = await registry.metrics();
     const expected = [
@@ -283,7 +296,9 @@ describe('P2PRouter advertising', () => {
     await cluster.node(0).advertise(keys);
     const initial = cluster.calls.length;
     await new Promise((resolve) => setTimeout(resolve, 2700));
-    const refreshes = cluster.calls.slice(initial).filter((c) => c.from === cluster.ids[0]);
+    const refreshes = cluster.calls
+      .slice(initial)
+      .filter((c) => c.from === cluster.ids[0] && c.operation === 'advertise');
     const refreshed = refreshes.flatMap((c) => c.keys);
     assert.equal(new Set(refreshed).size, 1000, 'every key refreshed');
     assert.equal(refreshed.length, 1000, 'each key once within 1.25 × the interval');
@@ -396,5 +411,178 @@ describe('P2PRouter start', () => {
     cluster.broken.add(cluster.ids[1]!);
     await cluster.node(0).start();
     assert.equal(cluster.node(0).membership.coolingDown(cluster.ids[1]!), false);
+  });
+});
+
+// Keys (random digests) whose R owners among `everyone` are all in `among`.
+function keysOwnedOnlyBy(among: ReadonlySet<string>, everyone: readonly string[], n: number): string[] {
+  const members = hashMembers(everyone);
+  const keys: string[] = [];
+  while (keys.length < n) {
+    const key = randomDigest();
+    if (rankOwners(key, members, 3).every((o) => among.has(o.id))) keys.push(key);
+  }
+  return keys;
+}
+
+describe('P2PRouter when owners crash or restart', () => {
+  // Long TTL and refresh as in production: only restart detection and probes can move keys.
+  const slow: P2PRouterOptions = {
+    replicas: 3,
+    ttlSeconds: 300,
+    refreshIntervalMs: 120_000,
+    tickMs: 100,
+    lookupTimeoutMs: 1500,
+  };
+
+  it('refills owners that restarted with empty shares within a tick, not at the 120 s refresh', async () => {
+    // No probes: only the restarted owners naming their new boot id can tell the holder.
+    const cluster = await startP2PCluster({
+      size: 5,
+      firstHost: 70,
+      router: { ...slow, probeIntervalMs: 3_600_000 },
+    });
+    after(() => cluster.close());
+    const [holder, asker, ...victims] = cluster.nodes;
+    const ids = cluster.nodes.map((n) => n.location.id);
+    const keys = keysOwnedOnlyBy(new Set(victims.map((v) => v.location.id)), ids, 5);
+    await holder!.router.advertise(keys);
+    for (const key of keys) assert.equal((await collect(asker!.router, key, 1, 2000)).length, 1);
+    // All three owners crash and restart before anyone calls them: they come back empty.
+    for (const victim of victims) await cluster.kill(victim);
+    const restarted: P2PTestNode[] = [];
+    for (const victim of victims) restarted.push(await cluster.restart(victim));
+    const started = performance.now();
+    const refilled = await eventually(
+      async () => restarted.every((r) => keys.every((key) => r.router.index.get(key).length === 1)),
+      3000,
+      5,
+    );
+    const ms = performance.now() - started;
+    assert.equal(refilled, true, 'every restarted owner holds its keys again');
+    for (const key of keys) {
+      const found = await collect(asker!.router, key, 1, 2000);
+      assert.deepEqual(
+        found.map((h) => h.id),
+        [holder!.location.id],
+      );
+    }
+    assert.ok(ms < 3000, `refilled after ${ms} ms`);
+  });
+
+  it('moves the keys of crashed owners to the next-ranked members, where lookups find them', async () => {
+    const cluster = await startP2PCluster({
+      size: 6,
+      firstHost: 90,
+      router: { ...slow, probeIntervalMs: 200 },
+    });
+    after(() => cluster.close());
+    const [holder, asker, ...rest] = cluster.nodes;
+    const victims = rest.slice(0, 3);
+    const ids = cluster.nodes.map((n) => n.location.id);
+    const keys = keysOwnedOnlyBy(new Set(victims.map((v) => v.location.id)), ids, 5);
+    await holder!.router.advertise(keys);
+    for (const victim of victims) await cluster.kill(victim);
+    // The asker skips the dead owners and asks the next ones by rank; the holder must have
+    // noticed the outage (its probes) and placed the keys there.
+    const found = await eventually(async () => {
+      for (const key of keys) {
+        const holders = await collect(asker!.router, key, 1, 2000);
+        if (holders[0]?.id !== holder!.location.id) return false;
+      }
+      return true;
+    }, 5000);
+    assert.equal(found, true, 'keys whose three owners are down are found during the outage');
+  });
+
+  it('re-sends the keys of an owner whose probe answer names a new boot id', async () => {
+    const cluster = inProcessCluster(6, { ...slow, tickMs: 20, probeIntervalMs: 20 });
+    after(() => cluster.close());
+    await cluster.start();
+    const keys = Array.from({ length: 60 }, randomDigest);
+    await cluster.node(0).advertise(keys);
+    const members = hashMembers(cluster.ids);
+    const owned = keys.filter((key) => rankOwners(key, members, 3).some((o) => o.id === cluster.ids[3]));
+    assert.ok(owned.length > 0);
+    const fresh = cluster.restartShare(3);
+    const refilled = await eventually(
+      async () => owned.every((key) => fresh.get(key).length === 1),
+      3000,
+      10,
+    );
+    assert.equal(refilled, true);
+    // Only that owner's keys were re-sent, not the others'.
+    assert.deepEqual(fresh.keys().sort(), owned.sort());
+  });
+
+  it('probes at most maxProbesPerTick owners a tick, longest silent first, and reaches every owner', async () => {
+    const cluster = inProcessCluster(30, { ...slow, tickMs: 20, probeIntervalMs: 20, maxProbesPerTick: 4 });
+    after(() => cluster.close());
+    await cluster.node(0).start();
+    await cluster.node(0).advertise(Array.from({ length: 300 }, randomDigest));
+    const probes = () =>
+      cluster.calls.filter(
+        (c) =>
+          c.from === cluster.ids[0] && c.operation === 'lookup' && c.keys[0] === `sha256:${'0'.repeat(64)}`,
+      );
+    const before = probes().length;
+    const started = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const sent = probes().slice(before);
+    const ticks = Math.ceil((performance.now() - started) / 20) + 1;
+    assert.ok(sent.length <= 4 * ticks, `${sent.length} probes in at most ${ticks} ticks`);
+    assert.equal(new Set(sent.map((c) => c.to)).size, 29, 'every other owner was probed');
+  });
+
+  for (const [reason, probes] of [
+    ['timeout', 2],
+    ['refused', 1],
+  ] as const) {
+    it(`cools an owner down after ${probes} failed probe(s) when they fail with ${reason}`, async () => {
+      const ids = ['10.9.0.1:5001', '10.9.0.2:5001'];
+      let probed = 0;
+      const client: PeerClient = {
+        advertise: async (_url, request) => ({ accepted: request.keys.length }),
+        withdraw: async () => ({ removed: 0 }),
+        lookup: async () => {
+          probed++;
+          throw new PeerCallError(reason, reason);
+        },
+      };
+      const router = createP2PRouter(
+        {
+          members: createStaticMembers(ids),
+          self: { id: ids[0]!, registryUrl: 'http://10.9.0.1:5000' },
+          client,
+        },
+        { ...slow, replicas: 2, tickMs: 20, probeIntervalMs: 20 },
+      );
+      after(() => router.close());
+      await router.start();
+      probed = 0; // the start-up warm-up is no probe
+      await router.advertise([randomDigest()]);
+      assert.equal(await eventually(async () => router.membership.coolingDown(ids[1]!), 2000, 2), true);
+      assert.equal(probed, probes);
+    });
+  }
+
+  it('works with peers older than boot ids (rolling upgrade)', async () => {
+    const cluster = inProcessCluster(5, { ...slow, tickMs: 20, probeIntervalMs: 20 }, true);
+    after(() => cluster.close());
+    await cluster.start();
+    const keys = Array.from({ length: 20 }, randomDigest);
+    await cluster.node(0).advertise(keys);
+    const advertised = cluster.calls.length;
+    await new Promise((resolve) => setTimeout(resolve, 100)); // some ticks of probes
+    // An answer without a boot id is no restart: nothing is re-sent before the refresh.
+    const resent = cluster.calls.slice(advertised).filter((c) => c.operation === 'advertise');
+    assert.deepEqual(resent, []);
+    for (const key of keys) {
+      assert.deepEqual(
+        (await collect(cluster.node(1), key, 1)).map((h) => h.id),
+        [cluster.ids[0]],
+      );
+    }
+    for (const id of cluster.ids.slice(1)) assert.equal(cluster.node(0).membership.coolingDown(id), false);
   });
 });

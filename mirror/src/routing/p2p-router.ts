@@ -16,7 +16,7 @@ import {
   type MembershipOptions,
 } from './membership.js';
 import { createHttpPeerClient, PeerCallError, type PeerClient } from './peer-client.js';
-import { MAX_KEYS_PER_BATCH } from './protocol.js';
+import { MAX_KEYS_PER_BATCH, type PeerCaller } from './protocol.js';
 import { rankOwners } from './rendezvous.js';
 import type { LookupOptions, PeerLocation, Router } from './router.js';
 
@@ -24,6 +24,8 @@ import type { LookupOptions, PeerLocation, Router } from './router.js';
 const WARM_UP_KEY = `sha256:${'0'.repeat(64)}`;
 /** Longest wait for those start-up lookups. */
 const WARM_UP_TIMEOUT_MS = 1_000;
+/** Probes in a row that must time out before an owner counts as down (a refusal counts at once). */
+const PROBE_TIMEOUTS_TO_FAIL = 2;
 
 /** This node as the cluster sees it. */
 export interface P2PRouterSelf {
@@ -70,6 +72,13 @@ export interface P2PRouterOptions {
   readonly sweepIntervalMs?: number;
   /** Random source for jitter (tests pin it). @default Math.random */
   readonly random?: () => number;
+  /**
+   * Owners of this node's keys not heard from (no answer, no request) for this long are probed
+   * with one cheap lookup, so a crashed owner's keys move to the next-ranked members. @default 1000
+   */
+  readonly probeIntervalMs?: number;
+  /** Most probes per tick: bounds the probe load per member in large clusters. @default 8 */
+  readonly maxProbesPerTick?: number;
 }
 
 /** The P2P router: a `Router` with a lifecycle and a few operational hooks. */
@@ -82,6 +91,11 @@ export interface P2PRouter extends Router {
   sync(signal?: AbortSignal): Promise<void>;
   /** Tells the router a fetch from `peerId` failed (puts it in cool-down, like a failed call). */
   reportPeerFailure(peerId: string): void;
+  /**
+   * Tells the router a member named itself in a request to this node's peer server (wire it to
+   * `buildPeerApp`'s `onCaller`): a new boot id means it restarted with an empty index share.
+   */
+  peerSeen(caller: PeerCaller): void;
   /** Number of keys this node currently advertises. */
   advertisedCount(): number;
   readonly index: IndexStore;
@@ -111,6 +125,10 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
   const batchSize = Math.min(options.batchSize ?? MAX_KEYS_PER_BATCH, MAX_KEYS_PER_BATCH);
   const sweepInterval = options.sweepIntervalMs ?? 30_000;
   const random = options.random ?? Math.random;
+  const probeInterval = options.probeIntervalMs ?? 1000;
+  const maxProbes = options.maxProbesPerTick ?? 8;
+  // How long a restarted owner may still lack keys: its holders re-send them on their next tick.
+  const refillGrace = 2 * tickMs;
   const logger = deps.logger ?? silentLogger;
   const metrics = deps.metrics;
   const client = deps.client ?? createHttpPeerClient();
@@ -122,6 +140,8 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
   }
   const selfId = parseMemberAddress(deps.self.id);
   const selfLocation: PeerLocation = { id: selfId, registryUrl: deps.self.registryUrl };
+  // Every request names this node and its index share, so a peer can tell when it restarted.
+  const caller: PeerCaller = { id: selfId, boot: index.bootId };
   const membership = createMembership(deps.members, selfId, options.membership, logger);
 
   const advertised = new Map<string, Advertised>();
@@ -135,6 +155,17 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
   let lastSweep = Date.now();
   let timer: NodeJS.Timeout | undefined;
   let ticking: Promise<void> | undefined;
+  // What this node knows of each member's liveness: when it last answered or called us, its boot
+  // id, when that boot id last changed, and the restarted members whose keys are still to resend.
+  const heard = new Map<string, number>();
+  const boots = new Map<string, string>();
+  const restartedAt = new Map<string, number>();
+  let refill = new Set<string>();
+  const probing = new Set<string>();
+  // Owners with an advertise or withdraw call in flight (its answer tells more than a probe), and
+  // probes in a row that timed out per owner.
+  const busy = new Map<string, number>();
+  const probeTimeouts = new Map<string, number>();
 
   const internOwners = (owners: readonly Member[]): string => {
     const joined = owners.map((o) => o.id).join(' ');
@@ -147,6 +178,22 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
     return interned;
   };
   const nextDue = (at: number): number => at + refreshInterval * (0.75 + 0.5 * random());
+
+  // A member answered (or called us): it is alive. When its boot id changed, it restarted with an
+  // empty index share: the next tick re-sends it every key it owns, and it is routable at once.
+  function heardFrom(id: string, boot: string | undefined): void {
+    const at = Date.now();
+    heard.set(id, at);
+    probeTimeouts.delete(id);
+    if (boot === undefined) return;
+    const known = boots.get(id);
+    boots.set(id, boot);
+    if (known === undefined || known === boot) return;
+    restartedAt.set(id, at);
+    refill.add(id);
+    membership.reportSuccess(id);
+    logger.info({ member: id }, 'member restarted; re-sending the keys it owns');
+  }
 
   function failure(operation: string, member: Member, error: unknown): void {
     const reason = error instanceof PeerCallError ? error.reason : 'network';
@@ -170,7 +217,10 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
     const bounded = callSignal([signal], WARM_UP_TIMEOUT_MS);
     try {
       await Promise.allSettled(
-        others.map((member) => client.lookup(member.routerUrl, WARM_UP_KEY, bounded.signal)),
+        others.map(async (member) => {
+          const answer = await client.lookup(member.routerUrl, WARM_UP_KEY, bounded.signal, caller);
+          heardFrom(member.id, answer.boot);
+        }),
       );
     } finally {
       bounded.dispose();
@@ -201,28 +251,46 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
           }
           const owner = membership.get(ownerId);
           if (!owner) return;
-          for (const batch of chunks(keys)) {
-            try {
-              if (kind === 'advertise') {
-                await client.advertise(
-                  owner.routerUrl,
-                  { holder: selfLocation, ttlSeconds, keys: batch },
-                  linked.signal,
-                );
-              } else {
-                await client.withdraw(owner.routerUrl, { holder: selfLocation, keys: batch }, linked.signal);
-              }
-              membership.reportSuccess(ownerId);
-            } catch (error) {
-              // The owner goes into cool-down; the next tick re-ranks and sends to the next owner.
-              failure(kind, owner, error);
-              return;
-            }
+          busy.set(ownerId, (busy.get(ownerId) ?? 0) + 1);
+          try {
+            await sendBatches(kind, owner, keys, linked.signal);
+          } finally {
+            const left = busy.get(ownerId)! - 1;
+            if (left === 0) busy.delete(ownerId);
+            else busy.set(ownerId, left);
           }
         }),
       );
     } finally {
       linked.dispose();
+    }
+  }
+
+  async function sendBatches(
+    kind: 'advertise' | 'withdraw',
+    owner: Member,
+    keys: string[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    const ownerId = owner.id;
+    for (const batch of chunks(keys)) {
+      try {
+        const answer =
+          kind === 'advertise'
+            ? await client.advertise(
+                owner.routerUrl,
+                { holder: selfLocation, ttlSeconds, keys: batch },
+                signal,
+                caller,
+              )
+            : await client.withdraw(owner.routerUrl, { holder: selfLocation, keys: batch }, signal, caller);
+        membership.reportSuccess(ownerId);
+        heardFrom(ownerId, answer.boot);
+      } catch (error) {
+        // The owner goes into cool-down; the next tick re-ranks and sends to the next owner.
+        failure(kind, owner, error);
+        return;
+      }
     }
   }
 
@@ -250,14 +318,89 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
     return groups;
   }
 
-  function dueRefreshes(at: number): Map<string, string[]> {
+  // One pass over the advertised keys: the keys due for refresh (to all their owners), the keys
+  // owned by members that restarted (to those members), and every owner string in use.
+  function scan(
+    at: number,
+    restarted: ReadonlySet<string>,
+  ): { groups: Map<string, string[]>; ownerSets: Set<string> } {
     const groups = new Map<string, string[]>();
+    const ownerSets = new Set<string>();
     for (const [key, state] of advertised) {
-      if (state.due > at) continue;
-      state.due = nextDue(at);
-      for (const id of state.owners.split(' ')) group(groups, id, key);
+      ownerSets.add(state.owners);
+      if (state.due <= at) {
+        state.due = nextDue(at);
+        for (const id of state.owners.split(' ')) group(groups, id, key);
+      } else if (restarted.size > 0) {
+        for (const id of state.owners.split(' ')) if (restarted.has(id)) group(groups, id, key);
+      }
     }
-    return groups;
+    return { groups, ownerSets };
+  }
+
+  // Adds `from`'s keys to `into`, without sending a key twice to one owner.
+  function merge(into: Map<string, string[]>, from: Map<string, string[]>): void {
+    for (const [id, keys] of from) {
+      const list = into.get(id);
+      if (!list) {
+        into.set(id, keys);
+        continue;
+      }
+      const have = new Set(list);
+      for (const key of keys) if (!have.has(key)) list.push(key);
+    }
+  }
+
+  // Liveness of the members that own this node's keys: those not heard from within the probe
+  // interval get one cheap lookup each, longest silent first, at most `maxProbes` per tick. A
+  // failed probe cools the owner down, so the next tick re-ranks its keys to the next members.
+  function probe(at: number, ownerSets: ReadonlySet<string>): void {
+    const due: Member[] = [];
+    const ids = new Set<string>();
+    for (const owners of ownerSets) for (const id of owners.split(' ')) ids.add(id);
+    for (const id of ids) {
+      if (id === selfId || probing.has(id) || busy.has(id) || at - (heard.get(id) ?? 0) < probeInterval)
+        continue;
+      if (membership.coolingDown(id)) continue;
+      const member = membership.get(id);
+      if (member) due.push(member);
+    }
+    due.sort((a, b) => (heard.get(a.id) ?? 0) - (heard.get(b.id) ?? 0));
+    for (const member of due.slice(0, maxProbes)) {
+      probing.add(member.id);
+      client
+        .lookup(member.routerUrl, WARM_UP_KEY, lifetime.signal, caller)
+        .then(
+          (answer) => {
+            membership.reportSuccess(member.id);
+            heardFrom(member.id, answer.boot);
+          },
+          (error: unknown) => {
+            // One timeout may be this node's or the owner's load (a busy event loop): only a
+            // second one in a row counts. A refused connection (a crashed process) counts at once.
+            const timedOut = error instanceof PeerCallError && error.reason === 'timeout';
+            const strikes = timedOut ? (probeTimeouts.get(member.id) ?? 0) + 1 : PROBE_TIMEOUTS_TO_FAIL;
+            if (strikes < PROBE_TIMEOUTS_TO_FAIL) {
+              probeTimeouts.set(member.id, strikes);
+              metrics?.peerErrors.inc({ operation: 'probe', reason: 'timeout' });
+              return;
+            }
+            probeTimeouts.delete(member.id);
+            failure('probe', member, error);
+          },
+        )
+        .finally(() => probing.delete(member.id));
+    }
+    // Forget members that left (the maps hold one entry per member ever heard from).
+    if (heard.size > 2 * membership.members().length + 16) {
+      for (const id of heard.keys()) {
+        if (membership.get(id)) continue;
+        heard.delete(id);
+        boots.delete(id);
+        restartedAt.delete(id);
+        probeTimeouts.delete(id);
+      }
+    }
   }
 
   function updateGauges(): void {
@@ -273,8 +416,11 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
     const at = Date.now();
     const moved = reconcile();
     void warmUp(lifetime.signal);
-    const refresh = dueRefreshes(at);
-    for (const [id, keys] of moved) for (const key of keys) group(refresh, id, key);
+    const restarted = refill;
+    refill = new Set();
+    const { groups: refresh, ownerSets } = scan(at, restarted);
+    merge(refresh, moved);
+    probe(at, ownerSets);
     if (refresh.size > 0) await send('advertise', refresh);
     if (at - lastSweep >= sweepInterval) {
       lastSweep = at;
@@ -369,11 +515,46 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
         return out;
       };
 
-      const owners = rankOwners(key, membership.available(), replicas) as Member[];
+      const ranked = rankOwners(key, membership.available(), replicas * 2) as Member[];
+      const owners = ranked.slice(0, replicas);
+      // The next-ranked members, best first: one is asked in place of each owner that fails, or
+      // that restarted moments ago and may not be refilled yet. A holder that saw an owner down
+      // placed the key with them.
+      const spares = ranked.slice(replicas);
       const remote = owners.filter((o) => o.id !== selfId);
       const answers: Answer[] = [];
       let wake: (() => void) | undefined;
       let pending = 0;
+      const ask = (owner: Member): void => {
+        if (owner.id === selfId) {
+          answers.push({ owner, holders: index.get(key) });
+          return;
+        }
+        pending++;
+        // Calls are not cancelled when the lookup gives up: the client's own timeout bounds
+        // them, and letting them finish keeps the pooled connection alive.
+        client
+          .lookup(owner.routerUrl, key, lifetime.signal)
+          .then(
+            (response) => {
+              membership.reportSuccess(owner.id);
+              heardFrom(owner.id, response.boot);
+              answers.push({ owner, holders: response.holders[key] ?? [] });
+            },
+            (error: unknown) => {
+              failure('lookup', owner, error);
+              answers.push({ owner, failed: true });
+            },
+          )
+          .finally(() => {
+            pending--;
+            wake?.();
+          });
+      };
+      const askSpare = (): void => {
+        const spare = spares.shift();
+        if (spare && !signal.aborted) ask(spare);
+      };
       try {
         if (remote.length < owners.length) {
           anyAnswer = true;
@@ -384,27 +565,7 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
           }
         }
         if (remote.length > 0 && yielded < count) {
-          for (const owner of remote) {
-            pending++;
-            // Calls are not cancelled when the lookup gives up: the client's own timeout bounds
-            // them, and letting them finish keeps the pooled connection alive.
-            client
-              .lookup(owner.routerUrl, key, lifetime.signal)
-              .then(
-                (response) => {
-                  membership.reportSuccess(owner.id);
-                  answers.push({ owner, holders: response.holders[key] ?? [] });
-                },
-                (error: unknown) => {
-                  failure('lookup', owner, error);
-                  answers.push({ owner, failed: true });
-                },
-              )
-              .finally(() => {
-                pending--;
-                wake?.();
-              });
-          }
+          for (const owner of remote) ask(owner);
           let deadline = started + lookupTimeout;
           while (yielded < count && (pending > 0 || answers.length > 0)) {
             if (answers.length === 0) {
@@ -426,9 +587,15 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
             const answer = answers.shift()!;
             if (answer.failed) {
               anyFailure = true;
+              askSpare();
               continue;
             }
             anyAnswer = true;
+            if (
+              answer.holders!.length === 0 &&
+              Date.now() - (restartedAt.get(answer.owner.id) ?? 0) < refillGrace
+            )
+              askSpare();
             const holders = fresh(answer.holders!);
             if (holders.length > 0 && yielded === 0) {
               record('found');
@@ -476,6 +643,11 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
 
     reportPeerFailure(peerId) {
       membership.reportFailure(peerId);
+    },
+
+    peerSeen(peer) {
+      if (peer.id === selfId || membership.get(peer.id) === undefined) return;
+      heardFrom(peer.id, peer.boot);
     },
 
     async close(closeOptions = {}) {

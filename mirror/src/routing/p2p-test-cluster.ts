@@ -20,6 +20,8 @@ export interface P2PTestCluster extends ConformanceCluster {
   readonly nodes: P2PTestNode[];
   readonly source: StaticMemberSource;
   join(): Promise<P2PTestNode>;
+  /** Crashes a node but keeps it listed, as DNS still lists a crashed pod for a while. */
+  kill(node: P2PTestNode): Promise<void>;
   /** Restarts a crashed node on the same address and port (an empty index, like a pod restart). */
   restart(node: P2PTestNode): Promise<P2PTestNode>;
 }
@@ -38,6 +40,8 @@ export async function startP2PCluster(options: P2PTestClusterOptions): Promise<P
   const source = createStaticMembers([]);
   const nodes: P2PTestNode[] = [];
   const live = new Set<P2PTestNode>();
+  // Killed nodes stay listed until restarted.
+  const killed = new Set<string>();
   let nextHost = options.firstHost ?? 10;
   const routerOptions: P2PRouterOptions = {
     ttlSeconds: 1,
@@ -52,7 +56,9 @@ export async function startP2PCluster(options: P2PTestClusterOptions): Promise<P
 
   async function boot(host: string, port = 0): Promise<P2PTestNode> {
     const index = createIndexStore();
-    const app = buildPeerApp({ index });
+    // The server tells the router who called; the router is created once the port is known.
+    const late: { router?: P2PRouter } = {};
+    const app = buildPeerApp({ index, onCaller: (caller) => late.router?.peerSeen(caller) });
     await app.listen({ host, port });
     const address = app.server.address();
     if (address === null || typeof address === 'string') throw new Error('no address');
@@ -61,12 +67,13 @@ export async function startP2PCluster(options: P2PTestClusterOptions): Promise<P
       { members: source, self: { id, registryUrl: `http://${host}:5000` }, index, client: options.client },
       routerOptions,
     );
+    late.router = router;
     const node: P2PTestNode = { location: { id, registryUrl: `http://${host}:5000` }, router, app, host };
     live.add(node);
     return node;
   }
 
-  const members = (): string[] => [...live].map((n) => n.location.id);
+  const members = (): string[] => [...new Set([...[...live].map((n) => n.location.id), ...killed])];
 
   async function settle(): Promise<void> {
     for (let round = 0; round < 2; round++) {
@@ -96,9 +103,17 @@ export async function startP2PCluster(options: P2PTestClusterOptions): Promise<P
       await target.router.close();
       await target.app.close();
     },
+    async kill(node) {
+      live.delete(node);
+      killed.add(node.location.id);
+      await node.router.close();
+      node.app.server.closeAllConnections();
+      await node.app.close();
+    },
     async restart(node) {
       const port = Number(node.location.id.split(':').pop());
       const fresh = await boot(node.host, port);
+      killed.delete(node.location.id);
       source.set(members());
       await fresh.router.start();
       return fresh;
