@@ -23,6 +23,8 @@ const CLI = join(REPO_ROOT, 'mirror', 'src', 'cli.ts');
 export interface PeiliClusterOptions extends Omit<ClusterOptions, 'upstreamFor'> {
   /** Extra `peili registry` flags for every node (e.g. `--resolve-tags=always`). */
   readonly registryArgs?: readonly string[];
+  /** Extra `peili registry` flags of one node (by index), after `registryArgs` (e.g. its own certificate). */
+  readonly nodeArgs?: (index: number) => readonly string[];
   /** Shared secret for peer authentication; none when omitted. */
   readonly peerSecret?: string;
   /** The daemons' log level. @default 'debug' (tests read the logs) */
@@ -193,7 +195,7 @@ export async function startPeiliCluster(options: PeiliClusterOptions): Promise<P
               upstreamHost,
               logLevel: options.logLevel ?? 'debug',
               ...(secretFile ? { secretFile } : {}),
-              ...(options.registryArgs ? { registryArgs: options.registryArgs } : {}),
+              registryArgs: [...(options.registryArgs ?? []), ...(options.nodeArgs?.(i) ?? [])],
               ...(options.nodeFlags ? { nodeFlags: options.nodeFlags } : {}),
               ...(options.compiledCli ? { compiledCli: options.compiledCli } : {}),
             }),
