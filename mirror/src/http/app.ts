@@ -11,6 +11,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { OciError, isOciError, unsupportedMethod } from '../oci/errors.js';
 import type { AccessControl } from '../access/upstream-access.js';
 import type { RegistryService, ServeResult } from '../registry/registry-service.js';
+import { processReclaimer, type BufferReclaimer } from './buffer-reclaim.js';
 import { parseRegistryPath, routePattern, type RegistryPath, type RoutePattern } from './registry-path.js';
 
 /** The loop-guard header a peer sets on every registry request it sends to another node. */
@@ -49,6 +50,11 @@ export interface AppDeps {
    * content). Without it every request goes to `service`.
    */
   readonly access?: { readonly control: AccessControl; readonly privateService: RegistryService };
+  /**
+   * Told the size of every streamed chunk, to collect sent chunks early (see buffer-reclaim.ts).
+   * @default processReclaimer (collects only when Node.js runs with --expose-gc)
+   */
+  readonly reclaimer?: BufferReclaimer;
 }
 
 /** Server tunables of {@link buildApp}; defaults in {@link APP_DEFAULTS}. */
@@ -159,6 +165,7 @@ const CONTENT_HEADERS = [
 export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstance {
   const opts = { ...APP_DEFAULTS, ...options };
   const { service, metrics } = deps;
+  const reclaimer = deps.reclaimer ?? processReclaimer;
   const app = Fastify({
     logger: deps.logger
       ? { level: deps.logger.level, ...(deps.logger.stream ? { stream: deps.logger.stream } : {}) }
@@ -357,7 +364,12 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
       countServed(result.source, fromPeer, body.length);
       return reply.send(body);
     }
-    return reply.send(counted(body, (n) => countServed(result.source, fromPeer, n)));
+    return reply.send(
+      counted(body, (n) => {
+        countServed(result.source, fromPeer, n);
+        reclaimer.streamed(n);
+      }),
+    );
   }
 
   return app;
