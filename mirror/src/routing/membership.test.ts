@@ -191,7 +191,7 @@ describe('membership', () => {
       advance: (ms: number) => (at += ms),
     };
   }
-  const ids = (members: { id: string }[]): string[] => members.map((m) => m.id);
+  const ids = (members: readonly { id: string }[]): string[] => members.map((m) => m.id);
 
   const readiness: [string, string[] | Error, boolean, string[]][] = [
     ['listed with others', [SELF, '10.0.0.2:5001'], true, [SELF, '10.0.0.2:5001']],
@@ -263,6 +263,21 @@ describe('membership', () => {
       assert.deepEqual(ids(t.membership.available()), available, name);
       assert.deepEqual(ids(t.membership.members()), members, name);
     }
+  });
+
+  it('returns the same available list until the set or a cool-down changes (lookups ask it each time)', async () => {
+    const t = setup([SELF, '10.0.0.2:5001'], { cooldownMs: 100 });
+    await t.membership.refresh(signal());
+    const first = t.membership.available();
+    t.membership.reportSuccess('10.0.0.2:5001'); // no cool-down to clear: no change
+    assert.equal(t.membership.available(), first);
+    t.membership.reportFailure('10.0.0.2:5001');
+    const cooling = t.membership.available();
+    assert.notEqual(cooling, first);
+    t.advance(50);
+    assert.equal(t.membership.available(), cooling);
+    t.advance(50);
+    assert.deepEqual(ids(t.membership.available()), [SELF, '10.0.0.2:5001']);
   });
 
   it('never cools itself down and ignores unknown members', async () => {
