@@ -8,6 +8,7 @@ import { imageName, isRepository, isTag } from '../oci/reference.js';
 import type { PeerLocation, Router } from '../routing/router.js';
 import type { Digest } from '../store/content-store.js';
 import { createLatencyTracker, hedge, HedgeExhaustedError, type LatencyTrackerOptions } from './hedging.js';
+import { BACKLOG_HIGH, createBlobHasher, type BlobHasher } from './blob-hasher.js';
 import type { PeerBlob, PeerManifest, PeerRequest, PeerSource } from './peer-source.js';
 import {
   createPeerHttpClient,
@@ -797,6 +798,27 @@ interface PeerBlobStreamInit {
 }
 
 /**
+ * Resolves once `source`'s response has ended (its connection is then pooled again), or was cut:
+ * a peer that sends more than it was asked loses its connection.
+ */
+function responseEnded(source: OpenBlob | undefined): Promise<void> {
+  if (source === undefined || source.body.readableEnded || source.body.destroyed) return Promise.resolve();
+  const body = source.body;
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      body.off('end', done).off('close', done).off('error', done).off('data', extra);
+      resolve();
+    };
+    const extra = (): void => {
+      source.controller.abort();
+      done();
+    };
+    body.on('end', done).on('close', done).on('error', done).on('data', extra);
+    body.resume();
+  });
+}
+
+/**
  * One continuous stream of bytes [start, end] of a blob, pulled from a peer only as fast as the
  * consumer reads (backpressure: the peer's response is paused while the consumer is full). When a
  * peer breaks, stalls or ends early, it continues from the next holder at the next missing byte;
@@ -805,12 +827,16 @@ interface PeerBlobStreamInit {
 class PeerBlobStream extends Readable {
   private source: OpenBlob | undefined;
   private position: number;
-  private readonly hash: Hash | undefined;
+  private readonly hash: BlobHasher | undefined;
   private readonly failed: Set<string>;
   private readonly contributors = new Set<string>();
   private resuming = false;
   private completing = false;
   private attached = false;
+  /** The consumer's buffer is full (push returned false) and it has not asked for more yet. */
+  private consumerFull = false;
+  /** The hashing worker is too far behind: the peer waits until it catches up. */
+  private waitingForHash = false;
   /** Fires when the current source, read from, yields no byte for `idleTimeout` ms. */
   private idleTimer: NodeJS.Timeout | undefined;
 
@@ -819,7 +845,9 @@ class PeerBlobStream extends Readable {
     this.source = init.source;
     this.failed = new Set(init.excluded);
     this.position = init.start;
-    this.hash = init.verify ? hashFor(init.request.digest) : undefined;
+    this.hash = init.verify
+      ? createBlobHasher(digestAlgorithm(init.request.digest), init.end - init.start + 1)
+      : undefined;
     if (init.signal.aborted) this.destroy(init.signal.reason as Error);
     else init.signal.addEventListener('abort', this.onAbort, { once: true });
   }
@@ -829,7 +857,13 @@ class PeerBlobStream extends Readable {
   };
 
   override _read(): void {
-    if (this.destroyed) return;
+    this.consumerFull = false;
+    this.pull();
+  }
+
+  /** Lets bytes flow from the current source (or opens the next one), unless something is full. */
+  private pull(): void {
+    if (this.destroyed || this.completing || this.consumerFull || this.waitingForHash) return;
     if (this.position > this.init.end) return this.complete(); // an empty range
     const source = this.source;
     if (source === undefined) {
@@ -846,6 +880,7 @@ class PeerBlobStream extends Readable {
     this.detach();
     this.source?.controller.abort();
     this.source = undefined;
+    this.hash?.cancel();
     this.init.signal.removeEventListener('abort', this.onAbort);
     this.init.release();
     callback(error);
@@ -902,17 +937,21 @@ class PeerBlobStream extends Readable {
     if (bytes.length > wanted) bytes = bytes.subarray(0, wanted);
     if (bytes.length === 0) return;
     this.contributors.add(source.peer.id);
-    this.hash?.update(bytes);
+    const hash = this.hash;
+    hash?.update(bytes);
     this.position += bytes.length;
-    if (this.position > this.init.end) {
-      // Last bytes: verify before handing them over so a corrupt blob never completes.
-      if (!this.verifyComplete()) return;
-      this.push(bytes);
-      this.complete();
-      return;
+    // The last bytes are held back until the digest is checked, so a corrupt blob never completes.
+    if (this.position > this.init.end) return this.complete(bytes);
+    if (!this.push(bytes)) this.consumerFull = true;
+    if (hash && hash.backlog > BACKLOG_HIGH && !this.waitingForHash) {
+      this.waitingForHash = true;
+      hash.onDrain(() => {
+        this.waitingForHash = false;
+        this.pull();
+      });
     }
-    if (!this.push(bytes)) {
-      // The consumer is full: stop reading the peer, and stop blaming it for the silence.
+    if (this.consumerFull || this.waitingForHash) {
+      // Stop reading the peer, and stop blaming it for the silence.
       source.body.pause();
       this.clearIdleTimer();
     }
@@ -937,50 +976,37 @@ class PeerBlobStream extends Readable {
     this.fail(new PeerFailure(source.peer.id, 'broken', `stream broke: ${String(error)}`));
   };
 
-  /** Checks the digest once every byte is in; on a mismatch destroys the stream. */
-  private verifyComplete(): boolean {
-    if (!this.hash) return true;
-    if (digestMatches(this.init.request.digest, this.hash)) return true;
-    for (const id of this.contributors) {
-      this.init.onFailure(new PeerFailure(id, 'digest', `blob does not match ${this.init.request.digest}`));
-    }
-    this.destroy(new Error(`blob ${this.init.request.digest} from peers does not match its digest`));
-    return false;
-  }
-
-  /** Every byte is pushed (and verified): end the stream once the peer's response has ended too. */
-  private complete(): void {
+  /**
+   * Every byte is in: ends the stream with `last` once the digest matches (when verifying) and
+   * the peer's response has ended too, which hands its connection back to the pool.
+   */
+  private complete(last?: Buffer): void {
     if (this.destroyed || this.completing) return;
     this.completing = true;
     this.clearIdleTimer();
-    if (this.init.start > this.init.end && !this.verifyComplete()) return; // empty blob
     const source = this.source;
     this.detach();
     this.source = undefined;
-    if (source === undefined || source.body.readableEnded) return this.finish(source);
-    // The response's own end is a tick away: waiting for it hands its connection back to the
-    // pool. A peer that sends more than it was asked loses the connection instead.
-    let finished = false;
-    const done = (): void => {
-      if (finished) return;
-      finished = true;
-      source.body.off('end', done).off('close', done).off('error', done).off('data', extra);
-      this.finish(source);
-    };
-    const extra = (): void => {
-      source.controller.abort();
-      done();
-    };
-    source.body.on('end', done).on('close', done).on('error', done).on('data', extra);
-    source.body.resume();
-  }
-
-  private finish(source: OpenBlob | undefined): void {
-    if (source) {
-      this.init.coolDowns.succeed(source.peer.id);
-      if (!source.body.readableEnded) source.controller.abort();
-    }
-    if (!this.destroyed) this.push(null);
+    const digest = this.init.request.digest;
+    const verified = this.hash
+      ? this.hash.digest().then((hex) => `${digestAlgorithm(digest)}:${hex}` === digest)
+      : Promise.resolve(true);
+    Promise.all([verified, responseEnded(source)]).then(
+      ([matches]) => {
+        if (this.destroyed) return;
+        if (!matches) {
+          for (const id of this.contributors) {
+            this.init.onFailure(new PeerFailure(id, 'digest', `blob does not match ${digest}`));
+          }
+          this.destroy(new Error(`blob ${digest} from peers does not match its digest`));
+          return;
+        }
+        if (source) this.init.coolDowns.succeed(source.peer.id);
+        if (last) this.push(last);
+        this.push(null);
+      },
+      (error: unknown) => this.destroy(error instanceof Error ? error : new Error(String(error))),
+    );
   }
 
   /** Records the current source's failure, forgets it and goes on from the next holder. */
@@ -1006,7 +1032,7 @@ class PeerBlobStream extends Readable {
           return;
         }
         this.source = opened;
-        this._read();
+        this.pull();
       },
       (error: unknown) => {
         this.resuming = false;
