@@ -16,6 +16,7 @@ import { initKnownSeries } from './metrics/known-series.js';
 import { createMetrics } from './metrics/metrics.js';
 import { createPeerAuth, type PeerAuth } from './peer-auth/peer-auth.js';
 import { loadPeerTls } from './peer-tls/peer-tls.js';
+import { stopHashWorker } from './registry/blob-hasher.js';
 import { createPeerSource } from './registry/peer-fetch.js';
 import { createRegistryService } from './registry/registry-service.js';
 import { createTagPolicy } from './registry/tag-policies.js';
@@ -257,6 +258,7 @@ export async function runRegistry(
     // Withdrawn at once, so peers stop being sent here before the keys' TTL runs out.
     await router.close({ withdraw: true, signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
     store.close();
+    await stopHashWorker();
     log.info('peili registry stopped');
   }
 }

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { BACKLOG_HIGH, BACKLOG_LOW, createBlobHasher, WORKER_MIN_SIZE } from './blob-hasher.js';
+import {
+  BACKLOG_HIGH,
+  BACKLOG_LOW,
+  createBlobHasher,
+  stopHashWorker,
+  WORKER_MIN_SIZE,
+} from './blob-hasher.js';
 
 /** Feeds `bytes` in pseudo-random chunk sizes (1 byte to 200 KiB). */
 function feed(hasher: ReturnType<typeof createBlobHasher>, bytes: Buffer, seed = 7): void {
@@ -72,5 +78,16 @@ describe('createBlobHasher', () => {
     const second = createBlobHasher('sha256', bytes.length);
     second.update(bytes);
     assert.equal(await second.digest(), expected('sha256', bytes));
+  });
+
+  it('fails the jobs of a stopped worker instead of giving a digest, and starts a new one after', async () => {
+    const bytes = randomBytes(WORKER_MIN_SIZE);
+    const running = createBlobHasher('sha256', bytes.length);
+    running.update(bytes);
+    await stopHashWorker();
+    await assert.rejects(running.digest(), /hash worker stopped/);
+    const next = createBlobHasher('sha256', bytes.length);
+    next.update(bytes);
+    assert.equal(await next.digest(), expected('sha256', bytes));
   });
 });

@@ -133,12 +133,28 @@ class HashThread {
     this.worker = undefined;
     void worker.terminate();
   }
+
+  /** Stops the worker now; jobs still running fail (their streams end in an error). */
+  async shutdown(): Promise<void> {
+    clearTimeout(this.idleTimer);
+    const worker = this.worker;
+    this.worker = undefined;
+    const error = new Error('hash worker stopped');
+    for (const job of this.jobs.values()) job.abandon(error);
+    this.jobs.clear();
+    await worker?.terminate();
+  }
 }
 
 let thread: HashThread | undefined;
 function hashThread(): HashThread {
   thread ??= new HashThread();
   return thread;
+}
+
+/** Stops the hashing worker, if one runs (at shutdown); jobs still running fail. */
+export async function stopHashWorker(): Promise<void> {
+  await thread?.shutdown();
 }
 
 class WorkerHasher implements BlobHasher {
