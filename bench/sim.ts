@@ -3,7 +3,9 @@
 // real peer protocol over HTTP. Only the members that advertise or look up get a full P2P router;
 // the others are passive owners, which is all an owner does in the protocol.
 import type { FastifyInstance } from 'fastify';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { createIndexStore, type IndexStore } from '../mirror/src/routing/index-store.js';
 import { createStaticMembers, memberId, type StaticMemberSource } from '../mirror/src/routing/membership.js';
 import { createP2PRouter, type P2PRouter, type P2PRouterOptions } from '../mirror/src/routing/p2p-router.js';
@@ -42,8 +44,11 @@ export function simHost(firstSubnet: number, i: number): string {
   return `127.0.${firstSubnet + Math.floor(i / 250)}.${1 + (i % 250)}`;
 }
 
-/** Starts `size` passive members on `127.0.<firstSubnet>.1…`, all listed in one static source. */
-export async function startSim(size: number, firstSubnet: number): Promise<SimCluster> {
+/**
+ * Starts `size` passive members on `127.0.<firstSubnet>.1…` (from the `offset`-th address on),
+ * all listed in one static source.
+ */
+export async function startSim(size: number, firstSubnet: number, offset = 0): Promise<SimCluster> {
   const members: SimMember[] = [];
   const sockets = new Set<Socket>();
   let closedBytes = 0;
@@ -71,7 +76,7 @@ export async function startSim(size: number, firstSubnet: number): Promise<SimCl
 
   try {
     for (let i = 0; i < size; i++) {
-      const host = simHost(firstSubnet, i);
+      const host = simHost(firstSubnet, offset + i);
       const position = members.length;
       const { index, app, port } = await listen(host, 0, () => members[position]);
       members.push({ host, port, id: memberId(host, port), index, app, alive: true });
@@ -147,4 +152,71 @@ export async function timeLookup(
     break;
   }
   return { ms: performance.now() - started, found };
+}
+
+/** Passive members hosted by child processes (`bench/sim-worker.ts`), each with its own event loop. */
+export interface SimProcesses {
+  /** Member ids of every child's members. */
+  readonly ids: string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Starts `size` passive members spread over `processes` child processes, on
+ * `127.0.<firstSubnet>.…` from the `offset`-th address on (the parent keeps the first ones).
+ */
+export async function startSimProcesses(
+  size: number,
+  firstSubnet: number,
+  offset: number,
+  processes: number,
+): Promise<SimProcesses> {
+  const children: ChildProcess[] = [];
+  const ids: string[] = [];
+  const per = Math.ceil(size / processes);
+  try {
+    for (let p = 0; p < processes && p * per < size; p++) {
+      const count = Math.min(per, size - p * per);
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          fileURLToPath(new URL('./sim-worker.ts', import.meta.url)),
+          String(count),
+          String(firstSubnet),
+          String(offset + p * per),
+        ],
+        { stdio: ['pipe', 'pipe', 'inherit'] },
+      );
+      children.push(child);
+      const line = await new Promise<string>((resolve, reject) => {
+        let text = '';
+        child.stdout!.on('data', (chunk: Buffer) => {
+          text += chunk.toString();
+          if (text.includes('\n')) resolve(text.split('\n')[0]!);
+        });
+        child.once('exit', (code) => reject(new Error(`sim worker exited with ${code}`)));
+      });
+      ids.push(...(JSON.parse(line) as string[]));
+    }
+  } catch (error) {
+    for (const child of children) child.kill();
+    throw error;
+  }
+  return {
+    ids,
+    async close() {
+      await Promise.all(
+        children.map(
+          (child) =>
+            new Promise<void>((resolve) => {
+              if (child.exitCode !== null) return resolve();
+              child.once('exit', () => resolve());
+              child.stdin!.end(); // the worker closes its members and exits when stdin ends
+            }),
+        ),
+      );
+    },
+  };
 }
