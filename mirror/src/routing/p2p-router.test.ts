@@ -534,6 +534,49 @@ describe('P2PRouter when owners crash or restart', () => {
     assert.equal(new Set(sent.map((c) => c.to)).size, 29, 'every other owner was probed');
   });
 
+  // Owner ranks of a key from the asker's view, with the holder placed at the first spare only.
+  function spareSetup(asker: number) {
+    const cluster = inProcessCluster(8, { ...slow, probeIntervalMs: 3_600_000 });
+    // A key the asker neither owns nor would ask as the first spare.
+    let key: string;
+    let ranked: string[];
+    do {
+      key = randomDigest();
+      ranked = rankOwners(key, hashMembers(cluster.ids), 8).map((m) => m.id);
+    } while (ranked.slice(0, 4).includes(cluster.ids[asker]!));
+    const holder = { id: '10.9.9.9:5001', registryUrl: 'http://10.9.9.9:5000' };
+    cluster.routers.get(ranked[3]!)!.index.add(holder, [key], 300);
+    return { cluster, key, ranked, holder };
+  }
+
+  it('asks the next-ranked member in place of an owner whose call fails', async () => {
+    const { cluster, key, ranked, holder } = spareSetup(0);
+    after(() => cluster.close());
+    await cluster.start();
+    cluster.broken.add(ranked[0]!);
+    const before = cluster.calls.length;
+    assert.deepEqual(
+      (await collect(cluster.node(0), key, 1, 2000)).map((h) => h.id),
+      [holder.id],
+    );
+    const asked = cluster.calls.slice(before).filter((c) => c.from === cluster.ids[0] && c.keys[0] === key);
+    assert.deepEqual(asked.map((c) => c.to).sort(), ranked.slice(0, 4).sort());
+  });
+
+  it('asks the next-ranked member when an owner seen restarting moments ago answers nobody', async () => {
+    const { cluster, key, ranked, holder } = spareSetup(0);
+    after(() => cluster.close());
+    await cluster.start();
+    const asker = cluster.node(0);
+    assert.deepEqual(await collect(asker, key, 1, 2000), [], 'no owner knows the key');
+    asker.peerSeen({ id: ranked[1]!, boot: 'first' });
+    asker.peerSeen({ id: ranked[1]!, boot: 'second' });
+    assert.deepEqual(
+      (await collect(asker, key, 1, 2000)).map((h) => h.id),
+      [holder.id],
+    );
+  });
+
   for (const [reason, probes] of [
     ['timeout', 2],
     ['refused', 1],
