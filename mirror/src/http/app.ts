@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import { Transform, pipeline, type Readable, type TransformCallback } from 'node:stream';
 import Fastify, {
   LogController,
@@ -11,6 +12,7 @@ import type { Metrics } from '../metrics/metrics.js';
 import { OciError, isOciError, unsupportedMethod } from '../oci/errors.js';
 import type { AccessControl } from '../access/upstream-access.js';
 import type { RegistryService, ServeResult } from '../registry/registry-service.js';
+import { FileBody } from '../store/file-body.js';
 import { processReclaimer, type BufferReclaimer } from './buffer-reclaim.js';
 import { parseRegistryPath, routePattern, type RegistryPath, type RoutePattern } from './registry-path.js';
 
@@ -363,6 +365,14 @@ export function buildApp(deps: AppDeps, options: AppOptions = {}): FastifyInstan
     if (Buffer.isBuffer(body)) {
       countServed(result.source, fromPeer, body.length);
       return reply.send(body);
+    }
+    if (body instanceof FileBody) {
+      // Written by the body itself, through reused buffers (see file-body.ts); the bookkeeping
+      // on the raw response's 'close' (metrics, in-flight count, abort) still runs.
+      reply.hijack();
+      reply.raw.writeHead(result.status, reply.getHeaders() as OutgoingHttpHeaders);
+      body.sendTo(reply.raw, (n) => countServed(result.source, fromPeer, n));
+      return reply;
     }
     return reply.send(
       counted(body, (n) => {
