@@ -84,7 +84,7 @@ async function measure(
       });
       if (peili / registry < 0.9) {
         notes.push(
-          `${streams === 1 ? '1 stream' : '3 streams'}: Peili reaches ${fixed(peili / node, 2)}x of a bare Node.js server streaming the same file, and that bare server reaches ${fixed(node / registry, 2)}x of the Go registry: what holds Peili back is the Node.js stream and socket path (1 MiB buffers allocated per read, copied into the socket, collected later), not Peili's serving code; CPU profiles of the serving daemon taken with \`--cpu-prof\` while building this benchmark showed garbage collection, socket writes and file reads on top and no Peili function among the hot spots.`,
+          `${streams === 1 ? '1 stream' : '3 streams'}: Peili reaches ${fixed(peili / node, 2)}x of a bare Node.js server streaming the same file (\`fs.createReadStream\` piped into the response), and that bare server reaches ${fixed(node / registry, 2)}x of the Go registry. Peili does not use a read stream: it reads into a few 1 MiB buffers that it reuses once the socket has taken their bytes (\`mirror/src/store/file-body.ts\`), because a CPU profile of the serving daemon (peer-hop scenario, \`--cpu-prof\`) showed garbage collection of per-read buffers taking more of its time than reading and writing. In the profile, what is left on the serving side is native: socket writes, file reads and (for other allocations) garbage collection; no Peili function is among the hot spots. Node.js has no zero-copy file-to-socket call, so every byte goes through a JavaScript-owned buffer on its way out.`,
         );
       }
     }

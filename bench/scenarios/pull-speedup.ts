@@ -120,7 +120,7 @@ export const pullSpeedup: Scenario = {
           `${row.label}: the Peili pull took ${fixed(median(second), 2)} s against ${fixed(median(floor), 2)} s for containerd pulling from the registry on loopback without any throttle, so the best any mirror could reach here is ${fixed(ceiling, 1)}x; Peili reached ${fixed(ratio, 1)}x (${fixed(share * 100, 0)} % of that ceiling).` +
             (ceiling < row.spegel
               ? ` The ceiling itself is below Spegel's ${fixed(row.spegel, 1)}x: containerd's own work (resolve, write, verify, unpack) on this loaded 2-core machine takes longer than the whole transfer, which Spegel's figure did not have to pay on its cluster.`
-              : ' The gap between Peili and the ceiling is the peer hop: the serving node reads the blob, the pulling node’s daemon relays it and hashes every byte on its one thread (see the peer-hop scenario), and both compete with containerd for the same 2 cores.'),
+              : ' The gap between Peili and the ceiling is the peer hop: the serving node reads the blob, the pulling node’s daemon relays it and hashes every byte (on a worker thread; see the peer-hop scenario), containerd hashes and writes it again, and all of them share the same 2 cores.'),
         );
       }
       targets.push({
