@@ -55,6 +55,7 @@ describe('helm package', () => {
       'peili/templates/cleanup-hook.yaml',
       'peili/templates/daemonset.yaml',
       'peili/templates/grafana-dashboard.yaml',
+      'peili/templates/peer-certificate.yaml',
       'peili/templates/service.yaml',
       'peili/templates/servicemonitor.yaml',
       'peili/values.schema.json',
