@@ -116,6 +116,34 @@ describe('createUpstreamProbe', () => {
     assert.equal(target.hits.length, 2, 'probed again after the TTL');
   });
 
+  it('by default reuses a reachable answer for 1 s and an unreachable one for 5 s', async () => {
+    const target = statusServers[200]!;
+    target.hits.length = 0;
+    let clock = 1_000;
+    const up = createUpstreamProbe({ now: () => clock }, {});
+    assert.equal(await up.reachable(target.host, signal()), true);
+    clock += 999;
+    assert.equal(await up.reachable(target.host, signal()), true);
+    assert.equal(target.hits.length, 1, 'still cached');
+    clock += 2;
+    assert.equal(await up.reachable(target.host, signal()), true);
+    assert.equal(target.hits.length, 2, 'an upstream that just went down is noticed within a second');
+
+    let calls = 0;
+    const failing: typeof fetch = async () => {
+      calls++;
+      throw new TypeError('fetch failed');
+    };
+    const down = createUpstreamProbe({ fetch: failing, now: () => clock }, {});
+    assert.equal(await down.reachable('registry.example', signal()), false);
+    clock += 4_999;
+    assert.equal(await down.reachable('registry.example', signal()), false);
+    assert.equal(calls, 1, 'a dead upstream is not probed again within 5 s');
+    clock += 2;
+    assert.equal(await down.reachable('registry.example', signal()), false);
+    assert.equal(calls, 2);
+  });
+
   it('caches an unreachable answer too', async () => {
     let calls = 0;
     const failing: typeof fetch = async () => {

@@ -19,14 +19,24 @@ export interface UpstreamProbeDeps {
 export interface UpstreamProbeOptions {
   /** How long one probe may take, in ms, before the upstream counts as unreachable. @default 500 */
   readonly timeout?: number;
-  /** How long an answer is reused, in ms. @default 5000 */
+  /**
+   * How long a "reachable" answer is reused, in ms. Short: while it holds, tags are left to the
+   * upstream, so an upstream that just went down fails containerd's tag requests until it expires
+   * (the demo's "upstream stopped" step met that window with 5 s). @default 1000
+   */
   readonly cacheTtl?: number;
+  /** How long an "unreachable" answer is reused, in ms (each probe of a dead upstream may take `timeout`). @default 5000 */
+  readonly unreachableCacheTtl?: number;
   /** Base URLs per registry host (`127.0.0.1:5000` → `http://127.0.0.1:5000`), for tests and special registries. */
   readonly overrides?: Readonly<Record<string, string>>;
 }
 
 /** Defaults of {@link UpstreamProbeOptions}. */
-export const UPSTREAM_PROBE_DEFAULTS = Object.freeze({ timeout: 500, cacheTtl: 5_000 });
+export const UPSTREAM_PROBE_DEFAULTS = Object.freeze({
+  timeout: 500,
+  cacheTtl: 1_000,
+  unreachableCacheTtl: 5_000,
+});
 
 /** The base URL containerd would use for a registry host, unless `overrides` names another. */
 export function upstreamBaseUrl(registry: string, overrides: Readonly<Record<string, string>> = {}): string {
@@ -35,13 +45,14 @@ export function upstreamBaseUrl(registry: string, overrides: Readonly<Record<str
   return defaultUpstreamUrl(registry);
 }
 
-/** Creates an {@link UpstreamProbe}: one shared request per registry at a time, answers cached for `cacheTtl`. */
+/** Creates an {@link UpstreamProbe}: one shared request per registry at a time, answers cached briefly. */
 export function createUpstreamProbe(
   deps: UpstreamProbeDeps = {},
   options: UpstreamProbeOptions = {},
 ): UpstreamProbe {
   const timeout = options.timeout ?? UPSTREAM_PROBE_DEFAULTS.timeout;
   const cacheTtl = options.cacheTtl ?? UPSTREAM_PROBE_DEFAULTS.cacheTtl;
+  const unreachableCacheTtl = options.unreachableCacheTtl ?? UPSTREAM_PROBE_DEFAULTS.unreachableCacheTtl;
   const doFetch = deps.fetch ?? fetch;
   if (deps.fetch === undefined) warmUpFetch();
   const now = deps.now ?? Date.now;
@@ -78,7 +89,7 @@ export function createUpstreamProbe(
       let pending = inflight.get(registry);
       if (!pending) {
         pending = probe(registry).then((reachable) => {
-          cache.set(registry, { reachable, expires: now() + cacheTtl });
+          cache.set(registry, { reachable, expires: now() + (reachable ? cacheTtl : unreachableCacheTtl) });
           inflight.delete(registry);
           return reachable;
         });
