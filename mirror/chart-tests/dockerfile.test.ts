@@ -102,7 +102,8 @@ describe('mirror/Dockerfile', () => {
     assert.ok(runs.some((r) => /\bnpm ci\b/.test(r)));
     assert.ok(runs.some((r) => /\bnpm run build\b/.test(r)));
     assert.ok(runs.some((r) => /\bnpm install --omit=dev\b/.test(r)));
-    assert.equal(pkg.scripts.build, 'tsc -p tsconfig.build.json');
+    // tsc, then the CLI made executable (the package's bin; tsc writes it 0644).
+    assert.match(pkg.scripts.build, /^tsc -p tsconfig\.build\.json && .*chmodSync\('dist\/mirror\/src\/cli\.js', 0o755\)/);
     assert.equal(tsconfigBuild.extends, './tsconfig.json');
     assert.deepEqual(tsconfig.compilerOptions, { ...tsconfig.compilerOptions, outDir: 'dist', rootDir: '.' });
   });
