@@ -32,17 +32,17 @@ export interface MachineSecrets {
   readonly certs: {
     readonly etcd: Certificate;
     readonly k8s: Certificate;
-    readonly k8s_aggregator: Certificate;
-    readonly k8s_serviceaccount: { readonly key: string };
+    readonly k8sAggregator: Certificate;
+    readonly k8sServiceaccount: { readonly key: string };
     readonly os: Certificate;
   };
   /** Cluster identity. */
   readonly cluster: { readonly id: string; readonly secret: string };
   /** Bootstrap token and secretbox key. */
   readonly secrets: {
-    readonly bootstrap_token: string;
-    readonly secretbox_encryption_secret: string;
-    readonly aescbc_encryption_secret?: string;
+    readonly bootstrapToken: string;
+    readonly secretboxEncryptionSecret: string;
+    readonly aescbcEncryptionSecret?: string;
   };
   /** trustd token. */
   readonly trustdinfo: { readonly token: string };
