@@ -49,7 +49,7 @@ export interface MachineSecrets {
 }
 
 /** Apply modes of `ConfigurationApply` (the provider's `applyMode` values). */
-export type ApplyMode = 'auto' | 'no_reboot' | 'reboot' | 'staged' | 'staged_if_needing_reboot' | 'try';
+export type ApplyMode = 'auto' | 'no_reboot' | 'reboot' | 'staged' | 'staged_if_needing_reboot';
 
 /** Every apply mode, for validation. */
 export const APPLY_MODES: readonly ApplyMode[] = [
@@ -58,7 +58,6 @@ export const APPLY_MODES: readonly ApplyMode[] = [
   'reboot',
   'staged',
   'staged_if_needing_reboot',
-  'try',
 ];
 
 /** Machine types a machine configuration is generated for. */
