@@ -10,6 +10,8 @@
 # repeats the upstream replaces that point at other modules, and turns the ones that point into
 # the upstream repository (Kubernetes' staging modules) into the matching published versions.
 #
+# Every `go get` names the pinned version: a bare `go get pkg` would upgrade to the newest.
+#
 # Usage: scripts/build-counterparts.sh [name...]   (names: pulumi etcd kubernetes kwok
 #        flux-source-controller flux-helm-controller pulumi-kubernetes; default: all)
 # Prints `name version seconds` for each build and appends it to $CACHE/build-times.log.
@@ -67,11 +69,16 @@ scratch() {
   } >"$dir/src/go.mod"
 }
 
-# done_or_start NAME VERSION: returns 1 (skip) when NAME-VERSION is built.
+# begin NAME VERSION: returns 1 (skip) when NAME-VERSION is built. Holds a lock on it until
+# finish (or the script's exit), so that two runs at once (CI and a developer, or a split cold
+# build) never build the same thing into the same folder.
 begin() {
   DIR=$CACHE/$1-$2
+  exec 9>"$CACHE/.$1-$2.lock"
+  flock 9
   if [ -f "$DIR/.built" ]; then
     log "$1 $2: built already"
+    exec 9>&-
     return 1
   fi
   log "$1 $2: building in $DIR"
@@ -81,6 +88,7 @@ begin() {
 finish() {
   local secs=$(($(date +%s) - START))
   touch "$DIR/.built"
+  exec 9>&-
   echo "$1 $2 ${secs}s"
   echo "$(date -u +%FT%TZ) $1 $2 ${secs}s" >>"$CACHE/build-times.log"
 }
@@ -88,7 +96,7 @@ finish() {
 build_pulumi() {
   begin pulumi "$PULUMI_VERSION" || return 0
   scratch "$DIR" github.com/pulumi/pulumi/pkg/v3 "v$PULUMI_VERSION"
-  (cd "$DIR/src" && go get -tool github.com/pulumi/pulumi/pkg/v3/cmd/pulumi &&
+  (cd "$DIR/src" && go get -tool "github.com/pulumi/pulumi/pkg/v3/cmd/pulumi@v$PULUMI_VERSION" &&
     go build -trimpath -o "$DIR/bin/" \
       -ldflags "-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION" \
       github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
@@ -98,7 +106,7 @@ build_pulumi() {
 build_etcd() {
   begin etcd "$ETCD_VERSION" || return 0
   scratch "$DIR" go.etcd.io/etcd/server/v3 "v$ETCD_VERSION"
-  (cd "$DIR/src" && go get -tool go.etcd.io/etcd/server/v3 &&
+  (cd "$DIR/src" && go get -tool "go.etcd.io/etcd/server/v3@v$ETCD_VERSION" &&
     go build -trimpath -o "$DIR/bin/etcd" go.etcd.io/etcd/server/v3)
   finish etcd "$ETCD_VERSION"
 }
@@ -112,7 +120,7 @@ build_kubernetes() {
     k8s.io/kubernetes/cmd/kube-scheduler)
   # The version the binaries report (the apiserver's /version, which clients and kwok read).
   local v=k8s.io/component-base/version
-  (cd "$DIR/src" && go get -tool "${cmds[@]}" &&
+  (cd "$DIR/src" && go get -tool "${cmds[@]/%/@v$KUBERNETES_VERSION}" &&
     go build -trimpath -o "$DIR/bin/" \
       -ldflags "-X $v.gitVersion=v$KUBERNETES_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor -X $v.gitTreeState=clean" \
       "${cmds[@]}")
@@ -129,7 +137,7 @@ build_kwok() {
 build_flux() { # NAME MODULE VERSION
   begin "$1" "$3" || return 0
   scratch "$DIR" "$2" "v$3"
-  (cd "$DIR/src" && go get -tool "$2" && go build -trimpath -o "$DIR/bin/${1#flux-}" "$2")
+  (cd "$DIR/src" && go get -tool "$2@v$3" && go build -trimpath -o "$DIR/bin/${1#flux-}" "$2")
   finish "$1" "$3"
 }
 
@@ -148,8 +156,9 @@ build_pulumi_kubernetes() {
   echo "replace $module => ./provider" >>"$DIR/src/go.mod"
   mkdir -p "$DIR/src/generate"
   cp "$DIR/src/provider/cmd/pulumi-resource-kubernetes/generate.go" "$DIR/src/generate/main.go"
-  (cd "$DIR/src" && go get -tool "$cmd" && go get github.com/pulumi/pulumi/pkg/v3/codegen/schema &&
-    go build -o "$DIR/generate-schema" ./generate/main.go)
+  # (The generator's imports come from the versions the provider requires: no `go get` for them,
+  # which would upgrade them.)
+  (cd "$DIR/src" && go get -tool "$cmd@v$PULUMI_KUBERNETES_MODULE_VERSION" && go build -o "$DIR/generate-schema" ./generate/main.go)
   (cd "$DIR/src/provider/cmd/pulumi-resource-kubernetes" && VERSION=$PULUMI_KUBERNETES_VERSION "$DIR/generate-schema")
   (cd "$DIR/src" && go build -trimpath -o "$DIR/bin/" \
     -ldflags "-X $module/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" "$cmd")
