@@ -29,3 +29,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
 fi
+
+# The containerd the test bed runs (PEILI_CONTAINERD, default 2.2), built or fetched into the cache.
+bash scripts/ensure-runtimes.sh

@@ -5,7 +5,27 @@ export { startProcess, killAll, liveProcessCount, waitFor, reapOrphans, PID_DIR 
 export type { ManagedProcess, StartProcessOptions, ExitStatus } from './process.js';
 export { startRegistry, renderRegistryConfig, parseRequestLog, PROBE_USER_AGENT } from './registry.js';
 export type { RegistryOptions, RegistryProcess } from './registry.js';
-export { startContainerd, renderContainerdConfig, containerdPaths } from './containerd.js';
+export {
+  startContainerd,
+  renderContainerdConfig,
+  renderContainerdConfigV3,
+  containerdPaths,
+  keepLayersPart,
+  testbedCriPart,
+} from './containerd.js';
+export { mergeCriParts, talosBasePart, talosRegistriesPart, CRI_IMAGES } from './talos-cri.js';
+export type { CriPart } from './talos-cri.js';
+export {
+  selectedRuntime,
+  runtimeFor,
+  parseRuntimeName,
+  parsePins,
+  cacheDir,
+  runtimeBinary,
+  RUNTIME_NAMES,
+  DEFAULT_RUNTIME,
+} from './runtime.js';
+export type { ContainerdRuntime, RuntimeName } from './runtime.js';
 export type {
   ContainerdNode,
   ContainerdOptions,

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { createMetrics } from '../metrics/metrics.js';
 import type { ContentStore, Digest, StoreEvent } from '../store/content-store.js';
 import { MemoryStore, sha256Digest } from '../store/memory-store.js';
-import { createAdvertiser, hasDistributionSource, tagKeyOf } from './advertiser.js';
+import { createAdvertiser, tagKeyOf } from './advertiser.js';
 import { MemoryNetwork } from './memory-router.js';
 import { collect, eventually } from './router-conformance.js';
 
@@ -43,31 +43,27 @@ describe('advertiser key selection', () => {
   ];
   for (const [name, key] of names)
     it(`maps image ${name} to ${key}`, () => assert.equal(tagKeyOf(name), key));
-
-  it('advertises only blobs with a distribution source label', () => {
-    const info = (labels: Record<string, string>) => ({ digest: sha256Digest('x'), size: 1, labels });
-    assert.equal(hasDistributionSource(info(SOURCE)), true);
-    assert.equal(
-      hasDistributionSource(info({ 'containerd.io/distribution.source.127.0.0.1': 'test/app' })),
-      true,
-    );
-    assert.equal(hasDistributionSource(info({ 'containerd.io/uncompressed': 'sha256:…' })), false);
-  });
 });
 
 describe('advertiser', () => {
-  it('advertises tags and labelled blobs at start, and only the blobs the store holds', async () => {
+  it('advertises tags and every blob (labelled or not) at start, and only the blobs the store holds', async () => {
     const store = new MemoryStore();
     const app = store.addOciImage('docker.io/library/app:v1', { layers: ['layer-a', 'layer-b'] });
     store.setImage(`docker.io/library/app@${app.manifest.digest}`, app.manifest);
     store.setImage(app.config.digest, app.manifest); // CRI's bare config id
-    store.addBlob('unlabelled');
+    const unlabelled = store.addBlob('unlabelled');
     store.removeBlob(app.layers[1]!.digest); // an image held without one of its layers
     const t = setup(store);
     await t.advertiser.start(t.stop.signal);
     assert.deepEqual(
       t.keys(),
-      ['docker.io/library/app:v1', app.manifest.digest, app.config.digest, app.layers[0]!.digest].sort(),
+      [
+        'docker.io/library/app:v1',
+        app.manifest.digest,
+        app.config.digest,
+        app.layers[0]!.digest,
+        unlabelled.digest,
+      ].sort(),
     );
     assert.deepEqual(await collect(t.other, app.layers[0]!.digest), [
       { id: 'self:5001', registryUrl: 'http://self:5000' },
@@ -97,6 +93,19 @@ describe('advertiser', () => {
     const left = [app.manifest.digest, app.config.digest].sort();
     assert.equal(await eventually(async () => t.keys().join() === left.join(), 2000), true, t.keys().join());
     assert.deepEqual(await collect(t.other, 'ghcr.io/org/app:v2'), []);
+  });
+
+  it('advertises a new blob from its content-create event at once, before containerd labels it', async () => {
+    // containerd 2.1+ announces each blob as it lands and adds its distribution-source label just
+    // after (spegel#1021): no image event, rescan or resync may be needed to advertise it.
+    const store = new MemoryStore();
+    const t = setup(store, { rescanDelayMs: 3_600_000, resyncIntervalMs: 3_600_000 });
+    await t.advertiser.start(t.stop.signal);
+    const layer = store.addBlob('a layer mid-pull');
+    assert.equal(await eventually(async () => t.keys().join() === layer.digest, 2000), true, t.keys().join());
+    assert.deepEqual(await collect(t.other, layer.digest), [
+      { id: 'self:5001', registryUrl: 'http://self:5000' },
+    ]);
   });
 
   it('re-subscribes and resyncs after the event stream ends (containerd restart)', async () => {
@@ -157,7 +166,7 @@ describe('advertiser', () => {
     await t.advertiser.start(t.stop.signal);
     store.addBlob(peerBytes, SOURCE);
     store.addBlob(Buffer.alloc(100, 2), SOURCE);
-    store.addBlob('x'.repeat(7)); // unlabelled: not advertised, but still ingested
+    store.addBlob('x'.repeat(7)); // unlabelled (a local import): ingested too
     const text = async (): Promise<string> => t.registry.metrics();
     assert.equal(
       await eventually(

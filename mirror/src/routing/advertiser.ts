@@ -3,13 +3,10 @@
 // whenever the event stream ends (containerd restarted), and a periodic resync as a safety net.
 // Every change goes through one queue, so events and resyncs never interleave.
 import type { Metrics } from '../metrics/metrics.js';
-import type { BlobInfo, ContentStore, Digest, StoreEvent } from '../store/content-store.js';
+import type { ContentStore, Digest, StoreEvent } from '../store/content-store.js';
 import { isDigestKey, isTagKey } from './keys.js';
 import { silentLogger, type RoutingLogger } from './logger.js';
 import type { Router } from './router.js';
-
-/** The label prefix containerd puts on every blob pulled from a registry. */
-export const DISTRIBUTION_SOURCE_LABEL = 'containerd.io/distribution.source.';
 
 /** Dependencies of `createAdvertiser`. */
 export interface AdvertiserDeps {
@@ -43,11 +40,6 @@ export interface Advertiser {
   advertised(): ReadonlySet<string>;
   /** Resolves when the background loop has stopped (after `signal` aborted). */
   stopped(): Promise<void>;
-}
-
-/** True when containerd recorded where the blob was pulled from (only such blobs are advertised). */
-export function hasDistributionSource(info: BlobInfo): boolean {
-  return Object.keys(info.labels).some((label) => label.startsWith(DISTRIBUTION_SOURCE_LABEL));
 }
 
 /**
@@ -107,7 +99,9 @@ export function createAdvertiser(deps: AdvertiserDeps, options: AdvertiserOption
         knownBlobs.add(info.digest);
         ingested(info.digest, info.size);
       }
-      if (hasDistributionSource(info) && isDigestKey(info.digest)) wanted.add(info.digest);
+      // Every blob is advertised, labelled or not: containerd 2.1+ announces a blob before it
+      // labels its source (spegel#1021), and what a node may serve is decided when serving.
+      if (isDigestKey(info.digest)) wanted.add(info.digest);
     }
     for (const digest of knownBlobs) if (!present.has(digest)) knownBlobs.delete(digest);
     for (const image of images ?? []) {
@@ -157,7 +151,8 @@ export function createAdvertiser(deps: AdvertiserDeps, options: AdvertiserOption
           knownBlobs.add(info.digest);
           ingested(info.digest, info.size);
         }
-        if (hasDistributionSource(info) && isDigestKey(info.digest) && !advertised.has(info.digest)) {
+        // At once, without waiting for the distribution-source label containerd adds after the fetch.
+        if (isDigestKey(info.digest) && !advertised.has(info.digest)) {
           await apply([info.digest], [], signal);
         }
         return;
