@@ -30,5 +30,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
 fi
 
-# The containerd the test bed runs (PEILI_CONTAINERD, default 2.2), built or fetched into the cache.
-bash scripts/ensure-runtimes.sh
+# The containerd the test bed runs (PEILI_CONTAINERD, default 2.2), and 2.1 for e2e/runtime-facts,
+# built or fetched into the cache.
+bash scripts/ensure-runtimes.sh "${PEILI_CONTAINERD:-2.2}" 2.1

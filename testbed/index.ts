@@ -56,7 +56,7 @@ export type {
 export { pushImage, pushArgs } from './push.js';
 export type { PushOptions } from './push.js';
 export { createCriClient, CRI_PROTO_PATH } from './cri-client.js';
-export type { CriClient, CriClientOptions, CriImage, CriVersion } from './cri-client.js';
+export type { CriAuth, CriClient, CriClientOptions, CriImage, CriVersion } from './cri-client.js';
 export { writeHostsToml, upstreamHostsToml, withHostTable } from './hosts-toml.js';
 export { startThrottleProxy } from './throttle-proxy.js';
 export type { ThrottleProxy, ThrottleProxyOptions } from './throttle-proxy.js';
