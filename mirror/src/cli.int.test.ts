@@ -20,7 +20,7 @@ import {
   type OciLayout,
   type RegistryProcess,
 } from '../../testbed/index.js';
-import { snapshotTree } from './hosts/testing.js';
+import { snapshotTree } from '../test-support/hosts-fixtures.js';
 
 // This file's share of 127.0.4.0/24.
 const REGISTRY_HOST = '127.0.4.1';
