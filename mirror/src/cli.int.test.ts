@@ -22,8 +22,8 @@ import {
   type OciLayout,
   type RegistryProcess,
 } from '../../testbed/index.js';
+import { snapshotTree } from '../test-support/hosts-fixtures.js';
 import { supportsDialTimeout } from './hosts/containerd-version.js';
-import { snapshotTree } from './hosts/testing.js';
 
 // This file's share of 127.0.4.0/24.
 const REGISTRY_HOST = '127.0.4.1';

@@ -19,8 +19,8 @@ import {
   type RegistryProcess,
 } from '../../../testbed/index.js';
 import type { Digest, StoreEvent } from '../store/content-store.js';
-import { collect, runContentStoreConformance } from '../store/content-store-conformance.js';
-import type { ConformanceBlob, ConformanceFixture } from '../store/content-store-conformance.js';
+import { collect, runContentStoreConformance } from '../../test-support/content-store-conformance.js';
+import type { ConformanceBlob, ConformanceFixture } from '../../test-support/content-store-conformance.js';
 import {
   createContainerdStore,
   type ContainerdStore,

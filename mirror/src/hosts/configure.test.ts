@@ -6,7 +6,7 @@ import { after, beforeEach, describe, it } from 'node:test';
 import { cleanup } from './cleanup.js';
 import { configure, hostDirectoryAlias, HostsStateError, type ConfigureOptions } from './configure.js';
 import { BACKUP_MARKER, PEILI_HEADER } from './layout.js';
-import { buildFixtureTree, snapshotTree } from './testing.js';
+import { buildFixtureTree, snapshotTree } from '../../test-support/hosts-fixtures.js';
 
 const scratch = await mkdtemp(join(tmpdir(), 'peili-hosts-'));
 after(() => rm(scratch, { recursive: true, force: true }));

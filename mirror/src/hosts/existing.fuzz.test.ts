@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { certPaths, HostsTomlError, parseHostsToml } from './existing.js';
-import { FIXTURE_QUAY_HOSTS, fixtureDockerHosts } from './testing.js';
+import { FIXTURE_QUAY_HOSTS, fixtureDockerHosts } from '../../test-support/hosts-fixtures.js';
 
 const RUNS = Number(process.env.PEILI_FUZZ_RUNS ?? 5000);
 const TIME_LIMIT_MS = 10_000;

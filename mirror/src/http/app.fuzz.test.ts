@@ -12,7 +12,7 @@ import { isDigest } from '../oci/digest.js';
 import { parseRegistryHost, parseRepository } from '../oci/reference.js';
 import { createRegistryService } from '../registry/registry-service.js';
 import type { ContentStore, Digest } from '../store/content-store.js';
-import { MemoryStore } from '../store/memory-store.js';
+import { MemoryStore } from '../../test-support/memory-store.js';
 import { buildApp } from './app.js';
 
 const CONTENT_ROOT = '/var/lib/containerd/io.containerd.content.v1.content';

@@ -9,7 +9,7 @@ import { digestOf } from '../oci/digest.js';
 import type { PeerBlob, PeerManifest, PeerSource } from '../registry/peer-source.js';
 import { createRegistryService, type RegistryService } from '../registry/registry-service.js';
 import type { ContentStore, Digest } from '../store/content-store.js';
-import { MemoryStore } from '../store/memory-store.js';
+import { MemoryStore } from '../../test-support/memory-store.js';
 import { buildApp, type AppOptions } from './app.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';

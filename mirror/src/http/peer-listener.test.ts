@@ -9,13 +9,13 @@ import { after, before, describe, it } from 'node:test';
 import type { AccessControl } from '../access/upstream-access.js';
 import { createPeerAuth } from '../peer-auth/peer-auth.js';
 import { createPeerTls, type PeerTls } from '../peer-tls/peer-tls.js';
-import { createTestCa, type TestCert } from '../peer-tls/testing.js';
+import { createTestCa, type TestCert } from '../../test-support/test-ca.js';
 import type { PeerSource } from '../registry/peer-source.js';
 import { createRegistryService } from '../registry/registry-service.js';
 import { createIndexStore } from '../routing/index-store.js';
 import { createHttpPeerClient, PeerCallError } from '../routing/peer-client.js';
 import { buildPeerApp } from '../routing/peer-server.js';
-import { MemoryStore } from '../store/memory-store.js';
+import { MemoryStore } from '../../test-support/memory-store.js';
 import { buildApp } from './app.js';
 import { createPeerListener, type PeerListener } from './peer-listener.js';
 

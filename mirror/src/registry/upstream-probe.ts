@@ -1,4 +1,4 @@
-import { defaultUpstreamUrl } from '../oci/reference.js';
+import { upstreamBaseUrl } from '../oci/reference.js';
 import { warmUpFetch } from './fetch-warm-up.js';
 
 /** Tells whether a registry's upstream answers at all, so tags may be left to it. */
@@ -37,13 +37,6 @@ export const UPSTREAM_PROBE_DEFAULTS = Object.freeze({
   cacheTtl: 1_000,
   unreachableCacheTtl: 5_000,
 });
-
-/** The base URL containerd would use for a registry host, unless `overrides` names another. */
-export function upstreamBaseUrl(registry: string, overrides: Readonly<Record<string, string>> = {}): string {
-  const override = overrides[registry];
-  if (override !== undefined) return override.replace(/\/+$/, '');
-  return defaultUpstreamUrl(registry);
-}
 
 /** Creates an {@link UpstreamProbe}: one shared request per registry at a time, answers cached briefly. */
 export function createUpstreamProbe(

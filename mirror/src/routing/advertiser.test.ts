@@ -3,10 +3,10 @@ import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { createMetrics } from '../metrics/metrics.js';
 import type { ContentStore, Digest, StoreEvent } from '../store/content-store.js';
-import { MemoryStore, sha256Digest } from '../store/memory-store.js';
+import { MemoryStore, sha256Digest } from '../../test-support/memory-store.js';
 import { createAdvertiser, tagKeyOf } from './advertiser.js';
-import { MemoryNetwork } from './memory-router.js';
-import { collect, eventually } from './router-conformance.js';
+import { MemoryNetwork } from '../../test-support/memory-router.js';
+import { collect, eventually } from '../../test-support/router-conformance.js';
 
 const SOURCE = { 'containerd.io/distribution.source.docker.io': 'library/app' };
 

@@ -4,7 +4,6 @@ import { isIPv4 } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
   createDnsMembers,
-  createEndpointSliceMembers,
   createMembership,
   createStaticMembers,
   memberId,
@@ -140,35 +139,6 @@ describe('DNS member source', () => {
     await assert.rejects(source.list(signal()), {
       message: 'DNS lookup of x.local failed: ECONNREFUSED, ETIMEOUT',
     });
-  });
-});
-
-describe('EndpointSlice member source', () => {
-  it('lists every endpoint address with the router port, ready or not, skipping FQDN slices', async () => {
-    const source = createEndpointSliceMembers({
-      list: async () => [
-        {
-          addressType: 'IPv4',
-          ports: [
-            { name: 'registry', port: 5000 },
-            { name: 'router', port: 5001 },
-          ],
-          endpoints: [{ addresses: ['10.0.0.1'] }, { addresses: ['10.0.0.2'] }],
-        },
-        {
-          addressType: 'IPv6',
-          ports: [{ name: 'router', port: 5001 }],
-          endpoints: [{ addresses: ['fd00::2'] }],
-        },
-        {
-          addressType: 'FQDN',
-          ports: [{ name: 'router', port: 5001 }],
-          endpoints: [{ addresses: ['a.example'] }],
-        },
-        { addressType: 'IPv4', ports: [], endpoints: [{ addresses: ['10.0.0.9'] }] },
-      ],
-    });
-    assert.deepEqual(await source.list(signal()), ['10.0.0.1:5001', '10.0.0.2:5001', '[fd00::2]:5001']);
   });
 });
 

@@ -1,5 +1,5 @@
 // Who is in the cluster. A Kubernetes cluster already knows its members, so no gossip or DHT:
-// a MemberSource lists router addresses (headless Service DNS, a static list, EndpointSlices),
+// a MemberSource lists router addresses (headless Service DNS, a static list),
 // and Membership keeps the current set, refreshed on an interval, with a local view of health:
 // a member whose calls fail is skipped for a growing cool-down and dropped after repeated
 // failures or after being absent from the source for a few refreshes.
@@ -124,50 +124,6 @@ export function createDnsMembers(options: DnsMembersOptions): MemberSource {
       } finally {
         signal.removeEventListener('abort', cancel);
       }
-    },
-  };
-}
-
-/** The fields of a `discovery.k8s.io/v1` EndpointSlice this source reads. */
-export interface EndpointSliceLike {
-  readonly addressType?: string;
-  readonly endpoints?: readonly { readonly addresses?: readonly string[] }[];
-  readonly ports?: readonly { readonly name?: string; readonly port?: number }[];
-}
-
-/** Options of `createEndpointSliceMembers`. */
-export interface EndpointSliceMembersOptions {
-  /**
-   * Lists the Service's EndpointSlices (label `kubernetes.io/service-name`). Supplied by the
-   * caller: this project ships no Kubernetes API client (a watch-based one needs RBAC to
-   * `list`/`watch` endpointslices and is meant for clusters where DNS answers grow too large).
-   */
-  readonly list: (signal: AbortSignal) => Promise<readonly EndpointSliceLike[]>;
-  /** Name of the router port in the slices. @default 'router' */
-  readonly portName?: string;
-  /** Port used when the slices carry no port of that name. */
-  readonly port?: number;
-}
-
-/**
- * A member source from EndpointSlices: the seam for very large clusters. Every endpoint counts,
- * ready or not (as with `publishNotReadyAddresses`): health is judged by calls, not by probes.
- */
-export function createEndpointSliceMembers(options: EndpointSliceMembersOptions): MemberSource {
-  const portName = options.portName ?? 'router';
-  return {
-    name: 'endpointslices',
-    async list(signal) {
-      const ids = new Set<string>();
-      for (const slice of await options.list(signal)) {
-        if (slice.addressType === 'FQDN') continue;
-        const port = slice.ports?.find((p) => p.name === portName)?.port ?? options.port;
-        if (port === undefined) continue;
-        for (const endpoint of slice.endpoints ?? []) {
-          for (const address of endpoint.addresses ?? []) ids.add(memberId(address, port));
-        }
-      }
-      return [...ids];
     },
   };
 }

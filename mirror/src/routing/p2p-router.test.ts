@@ -10,8 +10,13 @@ import { createP2PRouter, type P2PRouter, type P2PRouterOptions } from './p2p-ro
 import { PeerCallError, type PeerClient } from './peer-client.js';
 import { createPeerService, type PeerService } from './peer-service.js';
 import { hashMembers, rankOwners } from './rendezvous.js';
-import { startP2PCluster, type P2PTestNode } from './p2p-test-cluster.js';
-import { collect, eventually, randomDigest, runRouterConformance } from './router-conformance.js';
+import { startP2PCluster, type P2PTestNode } from '../../test-support/p2p-test-cluster.js';
+import {
+  collect,
+  eventually,
+  randomDigest,
+  runRouterConformance,
+} from '../../test-support/router-conformance.js';
 
 // R = 1: every key has a single owner, so join/leave only pass if keys really move.
 runRouterConformance('P2PRouter, 3 nodes, R=1', () => startP2PCluster({ size: 3, router: { replicas: 1 } }));

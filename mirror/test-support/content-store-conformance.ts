@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Readable } from 'node:stream';
-import type { ContentStore, Descriptor, Digest, StoreEvent } from './content-store.js';
+import type { ContentStore, Descriptor, Digest, StoreEvent } from '../src/store/content-store.js';
 
 /** A blob the fixture guarantees is in the store, with its exact bytes. */
 export interface ConformanceBlob {
