@@ -6,10 +6,17 @@ cd "$(dirname "$0")/.."
 
 # A fresh clone gets exactly the locked versions; an existing install is only topped up when the
 # manifest or the lock changed since (npm ci would delete node_modules under running processes).
+stale=
 if [ ! -d node_modules ]; then
   echo "ensure-deps: installing npm packages" >&2
   npm ci --no-audit --no-fund --loglevel=error
-elif [ package.json -nt node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+else
+  # One lock file for the workspaces (mirror/: the daemon, infra/: the Pulumi program).
+  for manifest in package.json package-lock.json mirror/package.json infra/package.json; do
+    if [ "$manifest" -nt node_modules/.package-lock.json ]; then stale=$manifest; break; fi
+  done
+fi
+if [ -n "${stale:-}" ]; then
   echo "ensure-deps: updating npm packages" >&2
   npm install --no-audit --no-fund --loglevel=error
 fi

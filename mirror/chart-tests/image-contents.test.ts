@@ -7,28 +7,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import ts from 'typescript';
+import { compiledSources } from './compiled-sources.js';
 import { REPO_ROOT } from './helm.js';
-
-/** The source files (no declarations) `tsc -p <config>` compiles, relative to the repository. */
-export function compiledSources(configPath: string): string[] {
-  const parsed = ts.getParsedCommandLineOfConfigFile(
-    configPath,
-    {},
-    {
-      ...ts.sys,
-      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
-        throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
-      },
-    },
-  );
-  assert.ok(parsed, `cannot read ${configPath}`);
-  const program = ts.createProgram({ rootNames: parsed.fileNames, options: parsed.options });
-  return program
-    .getSourceFiles()
-    .filter((file) => !file.isDeclarationFile)
-    .map((file) => relative(REPO_ROOT, file.fileName))
-    .sort();
-}
 
 /** Module specifiers a source file imports, static and dynamic. */
 function importsOf(path: string): string[] {
