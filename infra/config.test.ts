@@ -166,7 +166,7 @@ describe('parseStackConfig', () => {
       name: 'bad apply mode',
       values: withValue('talos.applyMode', 'yolo'),
       message:
-        'peili:talos.applyMode: must be one of auto, no_reboot, reboot, staged, staged_if_needing_reboot, try (got "yolo")',
+        'peili:talos.applyMode: must be one of auto, reboot, no_reboot, staged, staged_if_needing_reboot (got "yolo")',
     },
     {
       name: 'no nodes',

@@ -273,12 +273,12 @@ function parseMachineSecrets(r: Reader, key: string, value: Json | undefined): M
     certs: {
       etcd: ['cert', 'key'],
       k8s: ['cert', 'key'],
-      k8s_aggregator: ['cert', 'key'],
-      k8s_serviceaccount: ['key'],
+      k8sAggregator: ['cert', 'key'],
+      k8sServiceaccount: ['key'],
       os: ['cert', 'key'],
     },
     cluster: ['id', 'secret'],
-    secrets: ['bootstrap_token', 'secretbox_encryption_secret'],
+    secrets: ['bootstrapToken', 'secretboxEncryptionSecret'],
     trustdinfo: ['token'],
   };
   const root = r.object(key, value, Object.keys(shape));
@@ -300,7 +300,7 @@ function parseMachineSecrets(r: Reader, key: string, value: Json | undefined): M
   for (const [section, spec] of Object.entries(shape)) {
     const k = `${key}.${section}`;
     if (Array.isArray(spec)) {
-      leaves(k, root[section], spec, section === 'secrets' ? ['aescbc_encryption_secret'] : []);
+      leaves(k, root[section], spec, section === 'secrets' ? ['aescbcEncryptionSecret'] : []);
     } else {
       const o = r.object(k, root[section], Object.keys(spec));
       if (!o) {
