@@ -41,9 +41,9 @@ import { startPeiliCluster, sumMetric, type PeiliCluster } from './peili-cluster
 const PINS = parsePins(readFileSync(join(REPO_ROOT, 'scripts', 'pins.env'), 'utf8'));
 const LOOP_GUARD = { 'x-peili-mirrored': 'true' };
 
-/** The part Peili's Pulumi program writes to every Talos node (its registry path is the bed's). */
-function peiliTalosPart(registryConfigPath: string): CriPart {
-  return { name: '20-customization.part', toml: criCustomizationToml(registryConfigPath) };
+/** The part Peili's Pulumi program writes to every Talos node. */
+function peiliTalosPart(): CriPart {
+  return { name: '20-customization.part', toml: criCustomizationToml() };
 }
 
 /** The non-Talos default: CRI pulls through the transfer service, layers kept. */
@@ -87,7 +87,7 @@ for (const [name, net] of TALOS_RUNTIMES) {
         containerd: (i) => ({
           runtime,
           // node1: stock Talos; node2: Talos with Peili's part; node3: the transfer-service default.
-          criParts: [[], [peiliTalosPart(join(dir, 'node2', 'certs.d'))], [TRANSFER_SERVICE_PART]][i]!,
+          criParts: [[], [peiliTalosPart()], [TRANSFER_SERVICE_PART]][i]!,
         }),
       });
       ns = pc.upstreamHost;

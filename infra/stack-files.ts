@@ -26,12 +26,12 @@ export const SECRET_PLACEHOLDERS: Readonly<Record<string, unknown>> = {
     certs: {
       etcd: { cert: 'placeholder', key: 'placeholder' },
       k8s: { cert: 'placeholder', key: 'placeholder' },
-      k8s_aggregator: { cert: 'placeholder', key: 'placeholder' },
-      k8s_serviceaccount: { key: 'placeholder' },
+      k8sAggregator: { cert: 'placeholder', key: 'placeholder' },
+      k8sServiceaccount: { key: 'placeholder' },
       os: { cert: 'placeholder', key: 'placeholder' },
     },
     cluster: { id: 'placeholder', secret: 'placeholder' },
-    secrets: { bootstrap_token: 'placeholder', secretbox_encryption_secret: 'placeholder' },
+    secrets: { bootstrapToken: 'placeholder', secretboxEncryptionSecret: 'placeholder' },
     trustdinfo: { token: 'placeholder' },
   },
 };

@@ -42,12 +42,12 @@ describe('talosctl file conversion', () => {
       certs: {
         etcd: { cert: 'e-crt', key: 'e-key' },
         k8s: { cert: 'k-crt', key: 'k-key' },
-        k8s_aggregator: { cert: 'a-crt', key: 'a-key' },
-        k8s_serviceaccount: { key: 'sa-key' },
+        k8sAggregator: { cert: 'a-crt', key: 'a-key' },
+        k8sServiceaccount: { key: 'sa-key' },
         os: { cert: 'o-crt', key: 'o-key' },
       },
       cluster: { id: 'cid', secret: 'csecret' },
-      secrets: { bootstrap_token: 'abc.def', secretbox_encryption_secret: 'sbox' },
+      secrets: { bootstrapToken: 'abc.def', secretboxEncryptionSecret: 'sbox' },
       trustdinfo: { token: 'trust' },
     });
     const values = { ...validValues(), talosMachineSecrets: secrets };

@@ -25,15 +25,15 @@ export function fromTalosctlSecrets(yamlText: string): MachineSecrets {
     certs: {
       etcd: pair('etcd'),
       k8s: pair('k8s'),
-      k8s_aggregator: pair('k8saggregator'),
-      k8s_serviceaccount: { key: at(doc, 'certs.k8sserviceaccount.key') },
+      k8sAggregator: pair('k8saggregator'),
+      k8sServiceaccount: { key: at(doc, 'certs.k8sserviceaccount.key') },
       os: pair('os'),
     },
     cluster: { id: at(doc, 'cluster.id'), secret: at(doc, 'cluster.secret') },
     secrets: {
-      bootstrap_token: at(doc, 'secrets.bootstraptoken'),
-      secretbox_encryption_secret: at(doc, 'secrets.secretboxencryptionsecret'),
-      ...(typeof aescbc === 'string' && aescbc !== '' ? { aescbc_encryption_secret: aescbc } : {}),
+      bootstrapToken: at(doc, 'secrets.bootstraptoken'),
+      secretboxEncryptionSecret: at(doc, 'secrets.secretboxencryptionsecret'),
+      ...(typeof aescbc === 'string' && aescbc !== '' ? { aescbcEncryptionSecret: aescbc } : {}),
     },
     trustdinfo: { token: at(doc, 'trustdinfo.token') },
   };

@@ -32,33 +32,32 @@ export interface MachineSecrets {
   readonly certs: {
     readonly etcd: Certificate;
     readonly k8s: Certificate;
-    readonly k8s_aggregator: Certificate;
-    readonly k8s_serviceaccount: { readonly key: string };
+    readonly k8sAggregator: Certificate;
+    readonly k8sServiceaccount: { readonly key: string };
     readonly os: Certificate;
   };
   /** Cluster identity. */
   readonly cluster: { readonly id: string; readonly secret: string };
   /** Bootstrap token and secretbox key. */
   readonly secrets: {
-    readonly bootstrap_token: string;
-    readonly secretbox_encryption_secret: string;
-    readonly aescbc_encryption_secret?: string;
+    readonly bootstrapToken: string;
+    readonly secretboxEncryptionSecret: string;
+    readonly aescbcEncryptionSecret?: string;
   };
   /** trustd token. */
   readonly trustdinfo: { readonly token: string };
 }
 
 /** Apply modes of `ConfigurationApply` (the provider's `applyMode` values). */
-export type ApplyMode = 'auto' | 'no_reboot' | 'reboot' | 'staged' | 'staged_if_needing_reboot' | 'try';
+export type ApplyMode = 'auto' | 'reboot' | 'no_reboot' | 'staged' | 'staged_if_needing_reboot';
 
-/** Every apply mode, for validation. */
+/** Every apply mode the provider accepts (its schema's `applyMode` values), for validation. */
 export const APPLY_MODES: readonly ApplyMode[] = [
   'auto',
-  'no_reboot',
   'reboot',
+  'no_reboot',
   'staged',
   'staged_if_needing_reboot',
-  'try',
 ];
 
 /** Machine types a machine configuration is generated for. */
