@@ -10,15 +10,14 @@ import type { Digest } from '../store/content-store.js';
 import { createLatencyTracker, hedge, HedgeExhaustedError, type LatencyTrackerOptions } from './hedging.js';
 import { BACKLOG_HIGH, createBlobHasher, type BlobHasher } from './blob-hasher.js';
 import type { PeerBlob, PeerManifest, PeerRequest, PeerSource } from './peer-source.js';
+import { MIRRORED_HEADER } from '../peer-transport/headers.js';
+import { COOL_DOWN_REASONS, PeerError, type PeerFailureReason } from '../peer-transport/peer-error.js';
 import {
   createPeerHttpClient,
-  PeerHttpError,
+  type PeerHttpClient,
   type PeerResponse,
   type PeerTlsClientOptions,
-} from './peer-http.js';
-
-/** The loop-guard header sent on every request to a peer: such requests are served from local content only. */
-export const MIRRORED_HEADER = 'X-Peili-Mirrored';
+} from '../peer-transport/peer-http-client.js';
 
 /** Manifest media types asked for from peers (plus `*∕*`, as containerd does). */
 const MANIFEST_ACCEPT = [...MANIFEST_MEDIA_TYPES, '*/*'].join(', ');
@@ -36,6 +35,8 @@ export interface PeerFetchDeps {
   readonly logger?: PeerFetchLogger;
   /** TLS settings for peers advertised with `https:` registry URLs. */
   readonly tls?: PeerTlsClientOptions;
+  /** The connections to peers, shared with the peer protocol. @default a new client with `tls` */
+  readonly http?: PeerHttpClient;
   /**
    * Signs each request to a peer (same shape as the router's `PeerRequestSigner`): `url` is the
    * path and query, `body` is empty. The returned headers are sent along.
@@ -92,42 +93,18 @@ export interface PeerFetcher extends PeerSource {
   servedFromPeer(digest: Digest): boolean;
 }
 
-/** Why one call to a peer failed; `reason` is the `peer_errors_total` label. */
-export class PeerFailure extends Error {
-  override readonly name = 'PeerFailure';
-  constructor(
-    readonly peerId: string,
-    readonly reason: PeerFailureReason,
-    message: string,
-  ) {
-    super(message);
-  }
+/** A {@link PeerError} that names the peer at fault. */
+type PeerFailure = PeerError & { readonly peerId: string };
+
+/** A failure of `peerId` with `reason` (the one error type of peer calls). */
+function peerFailure(peerId: string, reason: PeerFailureReason, message: string): PeerFailure {
+  return new PeerError(reason, message, { peerId }) as PeerFailure;
 }
 
-/** Failure reasons counted in `peer_errors_total{reason}`. */
-export type PeerFailureReason =
-  | 'timeout'
-  | 'refused'
-  | 'network'
-  | 'notfound'
-  | 'status'
-  | 'digest'
-  | 'invalid'
-  | 'toolarge'
-  | 'range'
-  | 'broken'
-  | 'stall';
-
-/** Reasons that put a peer in cool-down: it misbehaved, it did not merely lack the content. */
-const COOL_DOWN_REASONS: ReadonlySet<PeerFailureReason> = new Set([
-  'timeout',
-  'refused',
-  'network',
-  'status',
-  'digest',
-  'broken',
-  'stall',
-]);
+/** A failure this module raised about a peer (not a caller's abort or our own deadline). */
+function isPeerFailure(error: unknown): error is PeerFailure {
+  return error instanceof PeerError && error.peerId !== undefined;
+}
 
 function hashFor(digest: Digest): Hash {
   return createHash(digestAlgorithm(digest));
@@ -364,7 +341,7 @@ function readBody(body: IncomingMessage, limit: number, idle: number): Promise<B
 /** Maps a request error to a failure reason. */
 function networkReason(error: unknown, timedOut: boolean): PeerFailureReason {
   if (timedOut) return 'timeout';
-  if (error instanceof PeerHttpError && error.code === 'ECONNREFUSED') return 'refused';
+  if (error instanceof PeerError && error.reason === 'refused') return 'refused';
   return 'network';
 }
 
@@ -380,7 +357,7 @@ function parseContentRange(
 /** Creates the mirror path's {@link PeerSource}: lookups, verified manifests, hedged and resumable blobs. */
 export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions = {}): PeerFetcher {
   const opts = { ...PEER_FETCH_DEFAULTS, ...options };
-  const client = createPeerHttpClient({ tls: deps.tls });
+  const client = deps.http ?? createPeerHttpClient({ tls: deps.tls });
   const tracker = createLatencyTracker(options.hedging);
   const coolDowns = new CoolDowns(opts.coolDownBase, opts.coolDownMax);
   const quarantine = new Quarantine(opts.coolDownMax);
@@ -434,7 +411,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
       return { response, controller: link.controller };
     } catch (error) {
       if (signal.aborted) throw signal.reason;
-      throw new PeerFailure(
+      throw peerFailure(
         peer.id,
         networkReason(error, timedOut),
         timedOut ? `no response headers within ${timeout} ms` : `request failed: ${String(error)}`,
@@ -452,11 +429,11 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     peer: PeerLocation,
     response: PeerResponse,
     controller: AbortController,
-  ): PeerFailure => {
+  ): PeerError => {
     controller.abort();
-    if (response.status === 404) return new PeerFailure(peer.id, 'notfound', 'peer answered 404');
-    if (response.status === 416) return new PeerFailure(peer.id, 'range', 'peer answered 416');
-    return new PeerFailure(peer.id, 'status', `peer answered ${response.status}`);
+    if (response.status === 404) return peerFailure(peer.id, 'notfound', 'peer answered 404');
+    if (response.status === 416) return peerFailure(peer.id, 'range', 'peer answered 416');
+    return peerFailure(peer.id, 'status', `peer answered ${response.status}`);
   };
 
   /** Reads a manifest body within the size limit, a chunk at most `idle` ms apart. */
@@ -468,23 +445,19 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     const declared = Number(response.header('content-length') ?? NaN);
     if (declared > opts.maxManifestSize) {
       controller.abort();
-      throw new PeerFailure(
-        peer.id,
-        'toolarge',
-        `manifest of ${declared} bytes exceeds ${opts.maxManifestSize}`,
-      );
+      throw peerFailure(peer.id, 'toolarge', `manifest of ${declared} bytes exceeds ${opts.maxManifestSize}`);
     }
     let body: Buffer;
     try {
       body = await readBody(response.body, opts.maxManifestSize, opts.headersTimeout);
     } catch (error) {
       if (error === BODY_TOO_LARGE) {
-        throw new PeerFailure(peer.id, 'toolarge', `manifest exceeds ${opts.maxManifestSize} bytes`);
+        throw peerFailure(peer.id, 'toolarge', `manifest exceeds ${opts.maxManifestSize} bytes`);
       }
       if (error === BODY_STALLED) {
-        throw new PeerFailure(peer.id, 'stall', `manifest body stalled for ${opts.headersTimeout} ms`);
+        throw peerFailure(peer.id, 'stall', `manifest body stalled for ${opts.headersTimeout} ms`);
       }
-      throw new PeerFailure(peer.id, 'broken', `manifest body broke: ${String(error)}`);
+      throw peerFailure(peer.id, 'broken', `manifest body broke: ${String(error)}`);
     } finally {
       controller.abort();
     }
@@ -510,7 +483,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
       expected = response.header('docker-content-digest');
       if (expected === undefined || !isDigest(expected)) {
         controller.abort();
-        throw new PeerFailure(
+        throw peerFailure(
           peer.id,
           'digest',
           `tag answer without a valid Docker-Content-Digest (${expected})`,
@@ -521,11 +494,11 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     const body = await readBounded(peer, response, controller);
     const hash = hashFor(digest).update(body);
     if (!digestMatches(digest, hash)) {
-      throw new PeerFailure(peer.id, 'digest', `manifest body does not match ${digest}`);
+      throw peerFailure(peer.id, 'digest', `manifest body does not match ${digest}`);
     }
     const mediaType = manifestMediaType(response.header('content-type'), body);
     if (mediaType === undefined) {
-      throw new PeerFailure(peer.id, 'invalid', 'manifest without a recognisable media type');
+      throw peerFailure(peer.id, 'invalid', 'manifest without a recognisable media type');
     }
     return {
       mediaType,
@@ -563,22 +536,18 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
         (end !== undefined && range.end !== Math.min(end, range.size - 1))
       ) {
         controller.abort();
-        throw new PeerFailure(
-          peer.id,
-          'range',
-          `unexpected Content-Range ${response.header('content-range')}`,
-        );
+        throw peerFailure(peer.id, 'range', `unexpected Content-Range ${response.header('content-range')}`);
       }
       if (end === undefined && range.end !== range.size - 1) {
         controller.abort();
-        throw new PeerFailure(peer.id, 'range', `short Content-Range ${response.header('content-range')}`);
+        throw peerFailure(peer.id, 'range', `short Content-Range ${response.header('content-range')}`);
       }
       size = range.size;
     } else if (response.status === 200) {
       size = Number(response.header('content-length') ?? NaN);
       if (!Number.isSafeInteger(size) || size < 0) {
         controller.abort();
-        throw new PeerFailure(peer.id, 'status', 'blob answer without Content-Length');
+        throw peerFailure(peer.id, 'status', 'blob answer without Content-Length');
       }
       skip = start; // the peer ignored our Range: drop the bytes before it
     } else {
@@ -597,7 +566,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
         const value = await fn(...args);
         return value;
       } catch (error) {
-        if (error instanceof PeerFailure && !signal.aborted) recordFailure(operation, error);
+        if (isPeerFailure(error) && !signal.aborted) recordFailure(operation, error);
         throw error;
       }
     };
@@ -619,7 +588,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
       if (response.status !== 200) throw statusFailure(peer, response, controller);
       const size = Number(response.header('content-length') ?? NaN);
       if (!Number.isSafeInteger(size) || size < 0)
-        throw new PeerFailure(peer.id, 'status', 'HEAD without Content-Length');
+        throw peerFailure(peer.id, 'status', 'HEAD without Content-Length');
       return { size, peer };
     },
   );
@@ -649,7 +618,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
             recent.add(manifest.digest);
             return manifest;
           } catch (error) {
-            if (!(error instanceof PeerFailure)) break; // our deadline or the caller's abort
+            if (!isPeerFailure(error)) break; // our deadline or the caller's abort
           }
         }
         if (signal.aborted) throw signal.reason;
@@ -913,7 +882,7 @@ class PeerBlobStream extends Readable {
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
       if (this.source !== source) return;
-      this.fail(new PeerFailure(source.peer.id, 'stall', `no byte for ${this.init.idleTimeout} ms`));
+      this.fail(peerFailure(source.peer.id, 'stall', `no byte for ${this.init.idleTimeout} ms`));
     }, this.init.idleTimeout);
   }
 
@@ -962,18 +931,14 @@ class PeerBlobStream extends Readable {
     const source = this.source;
     if (source === undefined || this.destroyed) return;
     this.fail(
-      new PeerFailure(
-        source.peer.id,
-        'broken',
-        `stream ended at byte ${this.position} of ${this.init.end + 1}`,
-      ),
+      peerFailure(source.peer.id, 'broken', `stream ended at byte ${this.position} of ${this.init.end + 1}`),
     );
   };
 
   private readonly onError = (error: Error): void => {
     const source = this.source;
     if (source === undefined || this.destroyed) return;
-    this.fail(new PeerFailure(source.peer.id, 'broken', `stream broke: ${String(error)}`));
+    this.fail(peerFailure(source.peer.id, 'broken', `stream broke: ${String(error)}`));
   };
 
   /**
@@ -996,7 +961,7 @@ class PeerBlobStream extends Readable {
         if (this.destroyed) return;
         if (!matches) {
           for (const id of this.contributors) {
-            this.init.onFailure(new PeerFailure(id, 'digest', `blob does not match ${digest}`));
+            this.init.onFailure(peerFailure(id, 'digest', `blob does not match ${digest}`));
           }
           this.destroy(new Error(`blob ${digest} from peers does not match its digest`));
           return;
@@ -1050,13 +1015,13 @@ class PeerBlobStream extends Readable {
         if (opened.size !== this.init.source.size) {
           opened.controller.abort();
           this.fail(
-            new PeerFailure(peer.id, 'range', `size ${opened.size} differs from ${this.init.source.size}`),
+            peerFailure(peer.id, 'range', `size ${opened.size} differs from ${this.init.source.size}`),
           );
           continue;
         }
         return opened;
       } catch (error) {
-        if (!(error instanceof PeerFailure)) throw error;
+        if (!isPeerFailure(error)) throw error;
         this.failed.add(peer.id);
       }
     }
