@@ -172,7 +172,7 @@ describe('P2PRouter lookups', () => {
     await cluster.node(0).advertise([key]);
     await new Promise((resolve) => setTimeout(resolve, 1100)); // a later expiry sorts node 1 first otherwise
     await cluster.node(1).advertise([key]);
-    cluster.node(2).reportPeerFailure(cluster.ids[1]!);
+    cluster.node(2).membership.reportFailure(cluster.ids[1]!);
     assert.deepEqual(
       (await collect(cluster.node(2), key)).map((h) => h.id),
       [cluster.ids[0], cluster.ids[1]],

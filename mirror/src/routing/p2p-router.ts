@@ -90,8 +90,6 @@ export interface P2PRouter extends Router {
   close(options?: { withdraw?: boolean; signal?: AbortSignal }): Promise<void>;
   /** Refreshes the member set now and re-sends the keys whose owners changed; resolves when sent. */
   sync(signal?: AbortSignal): Promise<void>;
-  /** Tells the router a fetch from `peerId` failed (puts it in cool-down, like a failed call). */
-  reportPeerFailure(peerId: string): void;
   /**
    * Tells the router a member named itself in a request to this node's peer server (wire it to
    * `buildPeerApp`'s `onCaller`): a new boot id means it restarted with an empty index share.
@@ -640,10 +638,6 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
       } finally {
         stop.dispose();
       }
-    },
-
-    reportPeerFailure(peerId) {
-      membership.reportFailure(peerId);
     },
 
     peerSeen(peer) {
