@@ -14,13 +14,15 @@ export const MODULES = {
   oci: { imports: [] },
   store: { imports: ['oci'] },
   containerd: { imports: ['store', 'oci'] },
-  registry: { imports: ['store', 'oci'], types: ['routing', 'metrics'] },
-  routing: { imports: ['store', 'oci'], types: ['metrics'] },
+  registry: { imports: ['store', 'oci', 'clock', 'peer-transport'], types: ['routing', 'metrics'] },
+  routing: { imports: ['store', 'oci', 'clock', 'peer-transport'], types: ['metrics'] },
   hosts: { imports: ['oci'] },
-  'peer-auth': { imports: [] },
-  'peer-tls': { imports: [] },
+  'peer-auth': { imports: ['peer-transport'] },
+  'peer-tls': { imports: ['peer-transport'] },
   access: { imports: ['store', 'oci'] },
   metrics: { imports: [] },
+  clock: { imports: [] },
+  'peer-transport': { imports: ['clock'] },
 };
 const FOLDERS = [...Object.keys(MODULES), 'http'];
 

@@ -17,6 +17,7 @@ import { createMetrics } from './metrics/metrics.js';
 import { createPeerAuth, type PeerAuth } from './peer-auth/peer-auth.js';
 import { loadPeerTls } from './peer-tls/peer-tls.js';
 import { stopHashWorker } from './registry/blob-hasher.js';
+import { createPeerHttpClient } from './peer-transport/peer-http-client.js';
 import { createPeerSource } from './registry/peer-fetch.js';
 import { createRegistryService } from './registry/registry-service.js';
 import { createTagPolicy } from './registry/tag-policies.js';
@@ -121,13 +122,15 @@ export async function runRegistry(
     namespace: config.containerdNamespace,
     contentPath: config.containerdContentPath,
   });
+  // One pool of keep-alive connections to the peers, for the peer protocol and content alike.
+  const peerHttp = createPeerHttpClient({ tls: peerTls?.clientOptions });
   const router = createP2PRouter(
     {
       members: memberSourceFor(config, selfId),
       self,
       metrics,
       logger: log.child({ component: 'router' }),
-      client: createHttpPeerClient({ sign: peerAuth?.sign, tls: peerTls?.clientOptions }),
+      client: createHttpPeerClient({ sign: peerAuth?.sign, http: peerHttp }),
     },
     {
       lookupTimeoutMs: config.lookupTimeout,
@@ -140,7 +143,7 @@ export async function runRegistry(
       metrics,
       logger: log.child({ component: 'peers' }),
       sign: peerAuth?.sign,
-      tls: peerTls?.clientOptions,
+      http: peerHttp,
     },
     { lookupTimeout: config.lookupTimeout },
   );
@@ -257,6 +260,7 @@ export async function runRegistry(
     ]);
     // Withdrawn at once, so peers stop being sent here before the keys' TTL runs out.
     await router.close({ withdraw: true, signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
+    peerHttp.close();
     store.close();
     await stopHashWorker();
     log.info('peili registry stopped');

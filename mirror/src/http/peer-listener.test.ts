@@ -13,7 +13,8 @@ import { createTestCa, type TestCert } from '../../test-support/test-ca.js';
 import type { PeerSource } from '../registry/peer-source.js';
 import { createRegistryService } from '../registry/registry-service.js';
 import { createIndexStore } from '../routing/index-store.js';
-import { createHttpPeerClient, PeerCallError } from '../routing/peer-client.js';
+import { PeerError } from '../peer-transport/peer-error.js';
+import { createHttpPeerClient } from '../routing/peer-client.js';
 import { buildPeerApp } from '../routing/peer-server.js';
 import { MemoryStore } from '../../test-support/memory-store.js';
 import { buildApp } from './app.js';
@@ -207,13 +208,13 @@ describe('the mutual-TLS peer listener', () => {
   it('the peer client reports a refused handshake as a network failure with its code', async () => {
     const client = createHttpPeerClient({ tls: { ...peerTls.clientOptions, ca: otherCaCert } });
     await assert.rejects(client.lookup(routerUrl, blob.digest), {
-      name: 'PeerCallError',
+      name: 'PeerError',
       reason: 'network',
       message: `GET /peili/v1/lookup?key=${encodeURIComponent(blob.digest)}: SELF_SIGNED_CERT_IN_CHAIN`,
     });
     const plain = createHttpPeerClient();
     await assert.rejects(plain.lookup(routerUrl, blob.digest), (error: unknown) => {
-      assert.ok(error instanceof PeerCallError);
+      assert.ok(error instanceof PeerError);
       assert.equal(error.reason, 'network');
       return true;
     });
@@ -226,7 +227,7 @@ describe('the mutual-TLS peer listener', () => {
       const { port: plainPort } = plainRouter.server.address() as AddressInfo;
       const client = createHttpPeerClient({ tls: peerTls.clientOptions });
       await assert.rejects(client.lookup(`https://127.0.0.1:${plainPort}`, blob.digest), {
-        name: 'PeerCallError',
+        name: 'PeerError',
         reason: 'network',
         message: `GET /peili/v1/lookup?key=${encodeURIComponent(blob.digest)}: EPROTO`,
       });

@@ -4,16 +4,24 @@ import { Registry } from 'prom-client';
 import { createMetrics } from '../metrics/metrics.js';
 import type { ContentStore, Digest, StoreEvent } from '../store/content-store.js';
 import { MemoryStore, sha256Digest } from '../../test-support/memory-store.js';
+import type { Clock } from '../clock/clock.js';
+import { ManualClock } from '../../test-support/manual-clock.js';
 import { createAdvertiser, tagKeyOf } from './advertiser.js';
 import { MemoryNetwork } from '../../test-support/memory-router.js';
 import { collect, eventually } from '../../test-support/router-conformance.js';
 
 const SOURCE = { 'containerd.io/distribution.source.docker.io': 'library/app' };
 
+/** Lets in-memory work (store, router) that a fired timer started run to its end. */
+async function flush(): Promise<void> {
+  for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+}
+
 function setup(
   store: ContentStore = new MemoryStore(),
   options = {},
   servedFromPeer?: (d: Digest) => boolean,
+  clock?: Clock,
 ) {
   const network = new MemoryNetwork();
   const router = network.join({ id: 'self:5001', registryUrl: 'http://self:5000' });
@@ -21,7 +29,7 @@ function setup(
   const registry = new Registry();
   const metrics = createMetrics(registry, { defaultMetrics: false });
   const advertiser = createAdvertiser(
-    { store, router, metrics, servedFromPeer },
+    { store, router, metrics, servedFromPeer, clock },
     { rescanDelayMs: 10, resubscribeMs: 10, ...options },
   );
   const stop = new AbortController();
@@ -151,10 +159,15 @@ describe('advertiser', () => {
       listImages: (s?: AbortSignal) => inner.listImages(s),
       info: (d: Digest, s?: AbortSignal) => inner.info(d, s),
     });
-    const t = setup(deaf, { resyncIntervalMs: 30 });
+    const clock = new ManualClock();
+    const t = setup(deaf, { resyncIntervalMs: 30 }, undefined, clock);
     await t.advertiser.start(t.stop.signal);
     const blob = inner.addBlob('late', SOURCE);
-    assert.equal(await eventually(async () => t.keys().join() === blob.digest, 2000), true);
+    await clock.tick(29);
+    assert.deepEqual(t.keys(), [], 'not before the interval');
+    await clock.tick(1);
+    await flush();
+    assert.deepEqual(t.keys(), [blob.digest]);
   });
 
   it('counts new blobs as ingested via peer or upstream, not the content present at start', async () => {
@@ -179,16 +192,19 @@ describe('advertiser', () => {
     assert.ok((await text()).includes('peili_ingested_bytes_total{via="peer"} 1234\n'), await text());
   });
 
-  it('stops following the store when aborted', async () => {
+  it('stops following the store when aborted: no events, no rescans, no periodic resyncs', async () => {
     const store = new MemoryStore();
-    const t = setup(store);
+    const clock = new ManualClock();
+    const t = setup(store, { resyncIntervalMs: 1_000 }, undefined, clock);
     await t.advertiser.start(t.stop.signal);
     assert.equal(store.subscriberCount, 1);
+    assert.equal(clock.pending, 1, 'the periodic resync is armed');
     t.stop.abort();
     await t.advertiser.stopped();
     assert.equal(store.subscriberCount, 0);
+    assert.equal(clock.pending, 0, 'every timer is cancelled');
     store.addBlob('after stop', SOURCE);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await clock.tick(10_000); // past every rescan delay and resync interval
     assert.deepEqual(t.keys(), []);
   });
 });

@@ -7,7 +7,8 @@ import { createMetrics } from '../metrics/metrics.js';
 import { createIndexStore } from './index-store.js';
 import { createStaticMembers } from './membership.js';
 import { createP2PRouter, type P2PRouter, type P2PRouterOptions } from './p2p-router.js';
-import { PeerCallError, type PeerClient } from './peer-client.js';
+import { PeerError } from '../peer-transport/peer-error.js';
+import type { PeerClient } from './peer-client.js';
 import { createPeerService, type PeerService } from './peer-service.js';
 import { hashMembers, rankOwners } from './rendezvous.js';
 import { startP2PCluster, type P2PTestNode } from '../../test-support/p2p-test-cluster.js';
@@ -80,7 +81,7 @@ function inProcessCluster(size: number, options: P2PRouterOptions = {}, oldPeers
     await tick();
     if (hung.has(call.to)) await new Promise((resolve) => setTimeout(resolve, 2000));
     if (broken.has(call.to) || hung.has(call.to))
-      throw new PeerCallError('refused', `${operation}: connection refused`);
+      throw new PeerError('refused', `${operation}: connection refused`);
     const service = services.get(url)!;
     const request = JSON.parse(JSON.stringify(body)) as never;
     const answer = JSON.parse(JSON.stringify(service[operation](request))) as Record<string, unknown>;
@@ -176,7 +177,7 @@ describe('P2PRouter lookups', () => {
     await cluster.node(0).advertise([key]);
     await new Promise((resolve) => setTimeout(resolve, 1100)); // a later expiry sorts node 1 first otherwise
     await cluster.node(1).advertise([key]);
-    cluster.node(2).reportPeerFailure(cluster.ids[1]!);
+    cluster.node(2).membership.reportFailure(cluster.ids[1]!);
     assert.deepEqual(
       (await collect(cluster.node(2), key)).map((h) => h.id),
       [cluster.ids[0], cluster.ids[1]],
@@ -212,9 +213,9 @@ describe('P2PRouter lookups', () => {
     const metrics = createMetrics(registry, { defaultMetrics: false });
     const ids = ['127.0.5.60:5001', '127.0.5.61:5001', '127.0.5.62:5001'];
     const failing: PeerClient = {
-      advertise: () => Promise.reject(new PeerCallError('refused', 'refused')),
-      withdraw: () => Promise.reject(new PeerCallError('refused', 'refused')),
-      lookup: () => Promise.reject(new PeerCallError('timeout', 'timeout')),
+      advertise: () => Promise.reject(new PeerError('refused', 'refused')),
+      withdraw: () => Promise.reject(new PeerError('refused', 'refused')),
+      lookup: () => Promise.reject(new PeerError('timeout', 'timeout')),
     };
     const router = createP2PRouter(
       {
@@ -594,7 +595,7 @@ describe('P2PRouter when owners crash or restart', () => {
         withdraw: async () => ({ removed: 0 }),
         lookup: async () => {
           probed++;
-          throw new PeerCallError(reason, reason);
+          throw new PeerError(reason, reason);
         },
       };
       const router = createP2PRouter(

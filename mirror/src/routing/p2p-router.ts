@@ -15,7 +15,8 @@ import {
   type Membership,
   type MembershipOptions,
 } from './membership.js';
-import { createHttpPeerClient, PeerCallError, type PeerClient } from './peer-client.js';
+import { PeerError } from '../peer-transport/peer-error.js';
+import { createHttpPeerClient, type PeerClient } from './peer-client.js';
 import { MAX_KEYS_PER_BATCH, type PeerCaller } from './protocol.js';
 import { rankOwners } from './rendezvous.js';
 import type { LookupOptions, PeerLocation, Router } from './router.js';
@@ -89,8 +90,6 @@ export interface P2PRouter extends Router {
   close(options?: { withdraw?: boolean; signal?: AbortSignal }): Promise<void>;
   /** Refreshes the member set now and re-sends the keys whose owners changed; resolves when sent. */
   sync(signal?: AbortSignal): Promise<void>;
-  /** Tells the router a fetch from `peerId` failed (puts it in cool-down, like a failed call). */
-  reportPeerFailure(peerId: string): void;
   /**
    * Tells the router a member named itself in a request to this node's peer server (wire it to
    * `buildPeerApp`'s `onCaller`): a new boot id means it restarted with an empty index share.
@@ -196,7 +195,7 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
   }
 
   function failure(operation: string, member: Member, error: unknown): void {
-    const reason = error instanceof PeerCallError ? error.reason : 'network';
+    const reason = error instanceof PeerError ? error.reason : 'network';
     if (reason === 'aborted') return;
     metrics?.peerErrors.inc({ operation, reason });
     membership.reportFailure(member.id);
@@ -378,7 +377,7 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
           (error: unknown) => {
             // One timeout may be this node's or the owner's load (a busy event loop): only a
             // second one in a row counts. A refused connection (a crashed process) counts at once.
-            const timedOut = error instanceof PeerCallError && error.reason === 'timeout';
+            const timedOut = error instanceof PeerError && error.reason === 'timeout';
             const strikes = timedOut ? (probeTimeouts.get(member.id) ?? 0) + 1 : PROBE_TIMEOUTS_TO_FAIL;
             if (strikes < PROBE_TIMEOUTS_TO_FAIL) {
               probeTimeouts.set(member.id, strikes);
@@ -639,10 +638,6 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
       } finally {
         stop.dispose();
       }
-    },
-
-    reportPeerFailure(peerId) {
-      membership.reportFailure(peerId);
     },
 
     peerSeen(peer) {
