@@ -38,7 +38,9 @@ describe('node check', () => {
     assert.equal((await check.check()).mirror, 'unknown');
     store.addOciImage('quay.io/org/other:v1', { layers: ['q'] });
     assert.equal((await check.check()).mirror, 'unknown', 'a registry that is not mirrored proves nothing');
-    store.addOciImage('docker.io/library/app:v1', { layers: ['a'] });
+    const app = store.addOciImage('docker.io/library/app:v1', { layers: ['a'] });
+    // A CRI pull leaves repo:tag and repo@digest: still one image pulled.
+    store.setImage(`docker.io/library/app@${app.manifest.digest}`, app.manifest);
     const report = await check.check();
     assert.equal(report.mirror, 'not-configured');
     assert.equal(report.pulledSinceStart, 1);

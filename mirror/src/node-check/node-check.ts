@@ -183,7 +183,10 @@ export function createNodeCheck(deps: NodeCheckDeps, options: NodeCheckOptions =
       else if (withoutLayers > 0) layers = 'discarded';
 
       const requestsSeen = await deps.requestsSeen();
-      const pulledSinceStart = new Set(newNames.filter(isMirrored).map((n) => n.split('@')[0])).size;
+      // One pull leaves several names (repo:tag, repo@digest): count the images, by target.
+      const pulledSinceStart = new Set(
+        images.filter((i) => newNames.includes(i.name) && isMirrored(i.name)).map((i) => i.target.digest),
+      ).size;
       let mirror: MirrorState = 'unknown';
       if (requestsSeen > 0) mirror = 'configured';
       else if (pulledSinceStart > 0) mirror = 'not-configured';
