@@ -14,6 +14,8 @@ import { buildOpsApp } from './http/ops-app.js';
 import { createPeerListener } from './http/peer-listener.js';
 import { initKnownSeries } from './metrics/known-series.js';
 import { createMetrics } from './metrics/metrics.js';
+import { createNodeCheck } from './node-check/node-check.js';
+import { startNodeCheck } from './node-check/reporter.js';
 import { createPeerAuth, type PeerAuth } from './peer-auth/peer-auth.js';
 import { loadPeerTls } from './peer-tls/peer-tls.js';
 import { stopHashWorker } from './registry/blob-hasher.js';
@@ -202,7 +204,19 @@ export async function runRegistry(
     // Requests name their sender: a member seen with a new boot id gets its keys back at once.
     onCaller: (caller) => router.peerSeen(caller),
   });
-  const opsApp = buildOpsApp({ registry, ready });
+  // What this node really does for peers: does containerd ask us, does it keep layers (see
+  // node-check.ts). Requests from containerd are the mirror outcomes counted per request (peers'
+  // requests are not counted there).
+  const nodeCheck = createNodeCheck(
+    {
+      store,
+      runtime: store,
+      requestsSeen: async () =>
+        (await metrics.mirrorRequests.get()).values.reduce((sum, v) => sum + v.value, 0),
+    },
+    { mirroredRegistries: [...config.mirroredRegistries] },
+  );
+  const opsApp = buildOpsApp({ registry, ready, nodeReport: () => nodeCheck.latest() });
   const peerListener = peerTls
     ? createPeerListener(
         {
@@ -234,6 +248,7 @@ export async function runRegistry(
     await listen(registryApp, config.registryAddr);
     await router.start(running);
     await advertiser.start(running);
+    startNodeCheck(nodeCheck, { metrics, logger: log.child({ component: 'node-check' }) }, running);
     log.info(
       {
         registry: config.registryAddr,
