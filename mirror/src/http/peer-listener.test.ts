@@ -1,3 +1,4 @@
+import { EventEmitter, once } from 'node:events';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
@@ -84,6 +85,7 @@ describe('the mutual-TLS peer listener', () => {
   let port: number;
   let routerUrl: string;
   const refused: string[] = [];
+  const refusals = new EventEmitter();
   const asked: string[] = [];
   const store = new MemoryStore();
   const blob = store.addBlob(Buffer.from('layer bytes over TLS'), {
@@ -110,7 +112,10 @@ describe('the mutual-TLS peer listener', () => {
       {
         tls: peerTls.serverOptions,
         checkPeer: (socket) => peerTls.checkPeer(socket),
-        onRefused: (reason) => refused.push(reason),
+        onRefused: (reason) => {
+          refused.push(reason);
+          refusals.emit('refused');
+        },
       },
     );
     await listener.listen('127.0.0.1', 0);
@@ -199,7 +204,7 @@ describe('the mutual-TLS peer listener', () => {
         return true;
       });
       if (refusal.server === undefined) return;
-      for (let i = 0; i < 100 && refused.length === before; i++) await new Promise((r) => setTimeout(r, 10));
+      if (refused.length === before) await once(refusals, 'refused');
       assert.equal(refused.length, before + 1, refused.slice(before).join('; '));
       assert.match(refused[before]!, refusal.server);
     });

@@ -166,8 +166,9 @@ describe('HTTP peer client', () => {
     const controller = new AbortController();
     // A long timeout of its own, so only the caller's abort can end the call.
     const patient = createHttpPeerClient({ lookupTimeoutMs: 10_000 });
+    // Aborted once the silent peer holds the connection (it never answers).
+    silent.once('connection', () => controller.abort());
     const call = patient.lookup(silentUrl, D1, controller.signal);
-    setTimeout(() => controller.abort(), 20);
     await assert.rejects(call, {
       reason: 'aborted',
       message: `GET /peili/v1/lookup?key=${encodeURIComponent(D1)}: aborted by the caller`,
