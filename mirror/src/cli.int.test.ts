@@ -21,6 +21,7 @@ import {
   type RegistryProcess,
 } from '../../testbed/index.js';
 import { snapshotTree } from '../test-support/hosts-fixtures.js';
+import { daemonNode } from '../../testbed/daemon-node.js';
 
 // This file's share of 127.0.4.0/24.
 const REGISTRY_HOST = '127.0.4.1';
@@ -60,7 +61,7 @@ after(async () => {
 });
 
 async function peili(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'cli.ts'), ...args], {
+  const child = spawn(daemonNode().path, ['--import', 'tsx', join(here, 'cli.ts'), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
