@@ -127,7 +127,7 @@ describe('peili configure/cleanup with containerd 1.6', { timeout: 300_000 }, ()
     const hosts = await readFile(join(configPath, registry.hostPort, 'hosts.toml'), 'utf8');
     assert.equal(
       hosts,
-      `# Written by peili configure; \`peili cleanup\` restores the previous configuration.\nserver = 'http://${registry.hostPort}'\n\n[host.'${mirrorUrl}']\ncapabilities = ['pull', 'resolve']\n`,
+      `# Written by peili configure; \`peili cleanup\` restores the previous configuration.\nserver = "http://${registry.hostPort}"\n\n[host."${mirrorUrl}"]\ncapabilities = [ "pull", "resolve" ]\n`,
     );
 
     mirrorRequests.length = 0;
