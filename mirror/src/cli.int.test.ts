@@ -171,7 +171,7 @@ describe('peili configure/cleanup with containerd 1.6', { timeout: 300_000 }, ()
     assert.equal(configured.code, 0, configured.stdout + configured.stderr);
     assert.match(
       await readFile(join(configPath, registry.hostPort, 'hosts.toml'), 'utf8'),
-      /^dial_timeout = '200ms'$/m,
+      /^dial_timeout = "200ms"$/m,
     );
     await forget('v1');
     mirrorRequests.length = 0;
