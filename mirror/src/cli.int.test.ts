@@ -23,6 +23,7 @@ import {
   type RegistryProcess,
 } from '../../testbed/index.js';
 import { snapshotTree } from '../test-support/hosts-fixtures.js';
+import { daemonNode } from '../../testbed/daemon-node.js';
 import { supportsDialTimeout } from './hosts/containerd-version.js';
 
 // This file's share of 127.0.4.0/24.
@@ -68,7 +69,7 @@ after(async () => {
 });
 
 async function peili(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(here, 'cli.ts'), ...args], {
+  const child = spawn(daemonNode().path, ['--import', 'tsx', join(here, 'cli.ts'), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';
@@ -134,8 +135,8 @@ describe('peili configure/cleanup with a real containerd', { timeout: 300_000 },
     const hosts = await readFile(join(configPath, registry.hostPort, 'hosts.toml'), 'utf8');
     assert.equal(
       hosts,
-      `# Written by peili configure; \`peili cleanup\` restores the previous configuration.\nserver = 'http://${registry.hostPort}'\n\n[host.'${mirrorUrl}']\ncapabilities = ['pull', 'resolve']\n${
-        supportsDialTimeout(runtimeVersion) ? "dial_timeout = '200ms'\n" : ''
+      `# Written by peili configure; \`peili cleanup\` restores the previous configuration.\nserver = "http://${registry.hostPort}"\n\n[host."${mirrorUrl}"]\ncapabilities = [ "pull", "resolve" ]\n${
+        supportsDialTimeout(runtimeVersion) ? 'dial_timeout = "200ms"\n' : ''
       }`,
     );
 
@@ -180,7 +181,7 @@ describe('peili configure/cleanup with a real containerd', { timeout: 300_000 },
     assert.equal(configured.code, 0, configured.stdout + configured.stderr);
     assert.match(
       await readFile(join(configPath, registry.hostPort, 'hosts.toml'), 'utf8'),
-      /^dial_timeout = '200ms'$/m,
+      /^dial_timeout = "200ms"$/m,
     );
     await forget('v1');
     mirrorRequests.length = 0;
