@@ -120,7 +120,21 @@ export function containerdPaths(nodeDir: string, registryConfigPath?: string): C
 
 const q = (value: string): string => JSON.stringify(value);
 
-/** Renders the containerd 1.6 config (version 2) of a node; see TESTBED.md §3. */
+/** The sockets of a node, the same in config versions 2 and 3. */
+function socketSections(paths: ContainerdPaths): string[] {
+  return [
+    '[grpc]',
+    `  address = ${q(paths.socket)}`,
+    '[ttrpc]',
+    `  address = ${q(paths.ttrpcSocket)}`,
+    '[debug]',
+    `  address = ${q(paths.debugSocket)}`,
+    // Debug level logs every registry request and each "trying next host".
+    '  level = "debug"',
+  ];
+}
+
+/** Renders the containerd 1.x config (version 2) of a node; see TESTBED.md §3. */
 export function renderContainerdConfig(
   paths: ContainerdPaths,
   options: { snapshotter: Snapshotter; host: string; sandboxImage: string },
@@ -132,14 +146,7 @@ export function renderContainerdConfig(
     // Plugins that only log errors on this machine.
     'disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
     '',
-    '[grpc]',
-    `  address = ${q(paths.socket)}`,
-    '[ttrpc]',
-    `  address = ${q(paths.ttrpcSocket)}`,
-    '[debug]',
-    `  address = ${q(paths.debugSocket)}`,
-    // Debug level logs every registry request and each "trying next host".
-    '  level = "debug"',
+    ...socketSections(paths),
     '[plugins."io.containerd.internal.v1.opt"]',
     `  path = ${q(paths.opt)}`,
     '[plugins."io.containerd.grpc.v1.cri"]',
@@ -207,14 +214,7 @@ export function renderContainerdConfigV3(paths: ContainerdPaths): string {
     // Plugins that only log errors on this machine (no such filesystems or devices).
     'disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.blockfile", "io.containerd.snapshotter.v1.erofs"]',
     '',
-    '[grpc]',
-    `  address = ${q(paths.socket)}`,
-    '[ttrpc]',
-    `  address = ${q(paths.ttrpcSocket)}`,
-    '[debug]',
-    `  address = ${q(paths.debugSocket)}`,
-    // Debug level logs every registry request and each "trying next host".
-    '  level = "debug"',
+    ...socketSections(paths),
     '',
   ].join('\n');
 }
