@@ -107,6 +107,15 @@ describe('createUpstreamProbe', () => {
     assert.equal(target.hits.length, 2, 'probed again after the TTL');
   });
 
+  it('reuses no answer with a TTL of 0', async () => {
+    const target = statusServers[200]!;
+    target.hits.length = 0;
+    const probe = createUpstreamProbe({ clock: new ManualClock() }, { cacheTtl: 0, unreachableCacheTtl: 0 });
+    assert.equal(await probe.reachable(target.host, signal()), true);
+    assert.equal(await probe.reachable(target.host, signal()), true);
+    assert.equal(target.hits.length, 2, 'each call probes');
+  });
+
   it('by default reuses a reachable answer for 1 s and an unreachable one for 5 s', async () => {
     const target = statusServers[200]!;
     target.hits.length = 0;

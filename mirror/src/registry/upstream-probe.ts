@@ -90,7 +90,9 @@ export function createUpstreamProbe(
       let pending = inflight.get(registry);
       if (!pending) {
         pending = probe(registry).then((reachable) => {
-          cache.set(registry, { reachable }, { ttl: reachable ? cacheTtl : unreachableCacheTtl });
+          const ttl = reachable ? cacheTtl : unreachableCacheTtl;
+          // lru-cache reads a TTL of 0 as "forever"; here 0 means "do not reuse the answer".
+          if (ttl > 0) cache.set(registry, { reachable }, { ttl });
           inflight.delete(registry);
           return reachable;
         });
