@@ -25,6 +25,7 @@ import {
 } from '../testbed/index.js';
 import { residentBytes } from './measure.js';
 import { median } from './stats.js';
+import { daemonNode } from '../testbed/daemon-node.js';
 
 /** The loopback addresses of the bed (inside this engineer's 127.0.30.0/24). */
 export const BED_HOSTS = Object.freeze({
@@ -104,7 +105,7 @@ export async function startBed(options: BedOptions): Promise<Bed> {
     for (const peiliNode of peili.nodes) {
       const { node } = peiliNode;
       const daemon = await startProcess(
-        process.execPath,
+        daemonNode().path,
         registryCommand({
           node,
           members,

@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process';
 import { cpus, loadavg, release, totalmem } from 'node:os';
 import { promisify } from 'node:util';
+import { runtimeBinary, selectedRuntime } from '../testbed/index.js';
 import type { MachineInfo } from './report.js';
 
 const run = promisify(execFile);
@@ -25,7 +26,8 @@ export async function describeMachine(): Promise<
     cpuModel: cpus()[0]?.model ?? 'unknown',
     memoryMiB: Math.round(totalmem() / 2 ** 20),
     node: process.version,
-    containerd: await firstLine('containerd', ['--version']),
+    // The runtime the bed runs (PEILI_CONTAINERD), named with the version its binary prints.
+    containerd: `${selectedRuntime().name}: ${await firstLine(runtimeBinary(selectedRuntime(), 'containerd'), ['--version'])}`,
     registry: await firstLine('docker-registry', ['--version']),
     kernel: release(),
     loadStart: loadavg(),

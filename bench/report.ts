@@ -12,7 +12,7 @@ export interface MachineInfo {
   readonly memoryMiB: number;
   /** `process.version`, e.g. `v20.20.2`. */
   readonly node: string;
-  /** `containerd --version`, e.g. `1.6.20~ds1`. */
+  /** The bed's runtime (PEILI_CONTAINERD) and its `containerd --version`, e.g. `2.2: containerd … 2.2.5`. */
   readonly containerd: string;
   /** `docker-registry --version`. */
   readonly registry: string;

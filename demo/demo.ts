@@ -3,7 +3,13 @@
 // node 1 from the upstream, nodes 2 and 3 from their peers, then node 2 again with the upstream
 // stopped. Prints a table and leaves nothing running or changed.
 import { rm } from 'node:fs/promises';
-import { startPeiliCluster, sumMetric, type PeiliCluster, type PeiliNode } from '../e2e/peili-cluster.js';
+import {
+  startPeiliCluster,
+  sumMetric,
+  waitUntilServed,
+  type PeiliCluster,
+  type PeiliNode,
+} from '../e2e/peili-cluster.js';
 import {
   buildImage,
   createCriClient,
@@ -119,8 +125,12 @@ async function main(): Promise<void> {
 
     const rows: Row[] = [];
     rows.push(await pull(pc, 0, ref, '1. first pull (upstream)', true));
-    // Give node 1's advertiser a moment to announce what containerd just stored.
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    // Wait until node 1's advertiser has announced what containerd just stored.
+    await waitUntilServed(pc.nodes[1]!, {
+      ns: pc.upstreamHost,
+      repository: 'demo/app',
+      digests: image.images[0]!.layerDigests,
+    });
     rows.push(await pull(pc, 1, ref, '2. second node (peers)', true));
     rows.push(await pull(pc, 2, ref, '3. third node (peers)', true));
     await forget(pc.nodes[1]!, image);

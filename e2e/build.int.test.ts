@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../testbed/index.js';
+import { daemonNode } from '../testbed/daemon-node.js';
 
 const run = promisify(execFile);
 
@@ -16,9 +17,13 @@ describe('the built peili executable', { timeout: 180_000 }, () => {
   });
 
   it('exits 2 with a message naming the flag for a bad value', async () => {
-    const failure = await run('node', ['dist/mirror/src/cli.js', 'registry', '--lookup-timeout=fast'], {
-      cwd: REPO_ROOT,
-    }).then(
+    const failure = await run(
+      daemonNode().path,
+      ['dist/mirror/src/cli.js', 'registry', '--lookup-timeout=fast'],
+      {
+        cwd: REPO_ROOT,
+      },
+    ).then(
       () => assert.fail('expected a non-zero exit'),
       (error: { code: number; stderr: string }) => error,
     );
@@ -31,7 +36,7 @@ describe('the built peili executable', { timeout: 180_000 }, () => {
 
   it('finds the containerd protos from dist/', async () => {
     const { stdout } = await run(
-      'node',
+      daemonNode().path,
       [
         '--input-type=module',
         '-e',

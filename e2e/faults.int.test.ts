@@ -28,6 +28,7 @@ import {
   waitUntilServed,
   type PeiliCluster,
 } from './peili-cluster.js';
+import { daemonNode } from '../testbed/daemon-node.js';
 
 const CLI = join(REPO_ROOT, 'mirror', 'src', 'cli.ts');
 const MiB = 1024 * 1024;
@@ -190,7 +191,7 @@ test('containerd socket and content directory missing at start: runs, not ready,
   const host = node2.node.host;
   const metricsUrl = node2.metricsUrl;
   custom = await startProcess(
-    process.execPath,
+    daemonNode().path,
     [
       '--import',
       'tsx',

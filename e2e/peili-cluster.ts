@@ -13,6 +13,7 @@ import {
   type ClusterOptions,
   type ManagedProcess,
 } from '../testbed/index.js';
+import { daemonNode } from '../testbed/daemon-node.js';
 
 /** Ports every daemon listens on, each on its node's own loopback address. */
 export const PEILI_PORTS = Object.freeze({ registry: 5000, router: 5001, metrics: 9090 });
@@ -114,7 +115,7 @@ export function registryCommand(options: RegistryCommandOptions): string[] {
 
 /** Runs `peili <args>` to completion; rejects with its output when it exits non-zero. */
 export async function runPeili(args: readonly string[], logPath: string): Promise<void> {
-  const child = await startProcess(process.execPath, ['--import', 'tsx', CLI, ...args], {
+  const child = await startProcess(daemonNode().path, ['--import', 'tsx', CLI, ...args], {
     logPath,
     cwd: REPO_ROOT,
   });
@@ -188,7 +189,7 @@ export async function startPeiliCluster(options: PeiliClusterOptions): Promise<P
         async startDaemon() {
           if (daemon?.running()) return;
           daemon = await startProcess(
-            process.execPath,
+            daemonNode().path,
             registryCommand({
               node,
               members,

@@ -27,6 +27,7 @@ import {
   type OciLayout,
 } from '../testbed/index.js';
 import { PEILI_PORTS, registryCommand, runPeili, sumMetric, parseMetrics } from './peili-cluster.js';
+import { daemonNode } from '../testbed/daemon-node.js';
 
 const run = promisify(execFile);
 const USER = 'puller';
@@ -103,7 +104,7 @@ before(async () => {
       logPath,
     );
     const daemon = await startProcess(
-      process.execPath,
+      daemonNode().path,
       registryCommand({
         node,
         members,

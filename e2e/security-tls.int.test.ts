@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { request as httpsRequest } from 'node:https';
 import { rm } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
-import { createTestCa, type TestCa, type TestCert } from '../mirror/src/peer-tls/testing.js';
+import { createTestCa, type TestCa, type TestCert } from '../mirror/test-support/test-ca.js';
 import {
   buildImage,
   createCriClient,

@@ -5,7 +5,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
 import { inheritedDependsOn } from './component-options.js';
 import { toJson } from './manifests.js';
-import type { MirrorValues } from './mirror-values.js';
+import type { ChartValues } from './chart-values.js';
 
 /** Arguments of `HelmBootstrap`. */
 export interface HelmBootstrapArgs {
@@ -18,7 +18,7 @@ export interface HelmBootstrapArgs {
   /** Chart version. */
   readonly chartVersion: string;
   /** Chart values (the same object the HelmRelease uses). */
-  readonly values: MirrorValues;
+  readonly values: ChartValues;
 }
 
 /** Installs the chart directly with Helm, in a way Flux can take over. */

@@ -38,51 +38,58 @@ describe('parseStackConfig', () => {
       mode: 'helmrelease',
       namespace: 'peili',
       releaseName: 'peili',
-      coreDns: { name: 'coredns', namespace: 'kube-system' },
+      coreDns: { name: 'coredns', namespace: 'flux-system' },
       interval: '10m',
     });
-    assert.deepEqual(cfg.mirror, {
-      mirroredRegistries: ['docker.io', 'ghcr.io'],
-      prependExisting: false,
-      resolveTags: 'upstream-down',
-      resolveTagsFilter: [],
-      logLevel: 'info',
-      hostPort: 29999,
+    assert.deepEqual(cfg.values, { peili: { mirroredRegistries: ['docker.io', 'ghcr.io'] } });
+    assert.deepEqual(cfg.observability, { alerts: false, alertLabels: {} });
+    const { generation, ...talos } = cfg.talos ?? {};
+    assert.deepEqual(talos, {
+      management: 'pulumi',
+      talosVersion: 'v1.11.6',
+      keepLayers: 'staged',
+      rebootTimeout: '20m',
+      nodes: [
+        {
+          name: 'cp-1',
+          address: '10.0.0.11',
+          endpoint: '10.0.0.11',
+          machineType: 'controlplane',
+          configPatches: ['machine: {}\n'],
+        },
+        {
+          name: 'worker-1',
+          address: '10.0.0.21',
+          endpoint: '10.0.0.11',
+          machineType: 'worker',
+          configPatches: [],
+        },
+      ],
     });
-    assert.deepEqual(cfg.observability, {
-      serviceMonitor: false,
-      serviceMonitorLabels: {},
-      grafanaDashboard: false,
-      alerts: false,
-    });
-    assert.equal(cfg.talos?.applyMode, 'staged_if_needing_reboot');
-    assert.deepEqual(cfg.talos?.nodes, [
+    assert.deepEqual(
+      { ...generation, clientConfiguration: undefined, machineSecrets: undefined },
       {
-        name: 'cp-1',
-        address: '10.0.0.11',
-        endpoint: '10.0.0.11',
-        machineType: 'controlplane',
-        configPatches: ['machine: {}\n'],
-      },
-      {
-        name: 'worker-1',
-        address: '10.0.0.21',
-        endpoint: '10.0.0.11',
-        machineType: 'worker',
+        clusterEndpoint: 'https://10.0.0.10:6443',
+        kubernetesVersion: '1.34.1',
+        installImage: 'ghcr.io/siderolabs/installer:v1.11.6',
+        installDisk: '/dev/sda',
         configPatches: [],
+        clientConfiguration: undefined,
+        machineSecrets: undefined,
       },
-    ]);
+    );
     assert.ok(Object.isFrozen(cfg));
   });
 
   it('keeps the kubeconfig and the Talos credentials secret', async () => {
     const cfg = parseStackConfig(sourceOf(validValues()));
     assert.equal(await pulumi.isSecret(cfg.kubeconfig), true);
-    assert.equal(await pulumi.isSecret(cfg.talos?.clientConfiguration as pulumi.Output<unknown>), true);
-    assert.equal(await pulumi.isSecret(cfg.talos?.machineSecrets as pulumi.Output<unknown>), true);
+    const g = cfg.talos?.generation;
+    assert.equal(await pulumi.isSecret(g?.clientConfiguration as pulumi.Output<unknown>), true);
+    assert.equal(await pulumi.isSecret(g?.machineSecrets as pulumi.Output<unknown>), true);
   });
 
-  it('reads a Git-managed cluster, CoreDNS defaulting to the flux-system Kustomization', () => {
+  it('reads a Git-managed cluster; no CoreDNS dependency unless one is named', () => {
     const values = withValue('deploy', {
       mode: 'kustomization',
       git: { repository: { name: 'fleet' }, path: './clusters/lab' },
@@ -92,7 +99,46 @@ describe('parseStackConfig', () => {
       repository: { name: 'fleet', namespace: 'flux-system' },
       path: './clusters/lab',
     });
-    assert.deepEqual(cfg.deploy.coreDns, { name: 'coredns', namespace: 'flux-system' });
+    assert.equal(cfg.deploy.coreDns, false);
+  });
+
+  it('reads an externally owned Talos config without any Talos secret or generation input', () => {
+    const values = validValues();
+    values.talos = { management: 'external', talosVersion: 'v1.12.11' };
+    delete values.talosClientConfiguration;
+    delete values.talosMachineSecrets;
+    assert.deepEqual(parseStackConfig(sourceOf(values)).talos, {
+      management: 'external',
+      talosVersion: 'v1.12.11',
+      keepLayers: 'staged',
+      rebootTimeout: '20m',
+      nodes: [],
+    });
+  });
+
+  it('reads chart source credentials and cosign verification', () => {
+    const values = withValue('chart', {
+      version: '0.1.0',
+      secretRef: 'ghcr-pull',
+      verify: {
+        matchOIDCIdentity: [
+          {
+            issuer: '^https://token.actions.githubusercontent.com$',
+            subject: '^https://github.com/peili-dev/.*$',
+          },
+        ],
+      },
+    });
+    const cfg = parseStackConfig(sourceOf(values));
+    assert.equal(cfg.chart.secretRef, 'ghcr-pull');
+    assert.deepEqual(cfg.chart.verify, {
+      matchOIDCIdentity: [
+        {
+          issuer: '^https://token.actions.githubusercontent.com$',
+          subject: '^https://github.com/peili-dev/.*$',
+        },
+      ],
+    });
   });
 
   it('leaves Talos out when talos.enabled is false, without asking for Talos secrets', () => {
@@ -141,32 +187,72 @@ describe('parseStackConfig', () => {
       message: "peili:deploy.git: is required when deploy.mode is 'kustomization'",
     },
     {
-      name: 'typo in a key',
-      values: withValue('mirror', { mirroredRegistries: [], logLevl: 'debug' }),
-      message:
-        'peili:mirror.logLevl: unknown key (allowed: imageRepository, imageTag, imageDigest, mirroredRegistries, prependExisting, resolveTags, resolveTagsFilter, logLevel, hostPort)',
+      name: 'a chart value the chart does not have (judged by values.schema.json)',
+      values: withValue('values', { peili: { logLevl: 'debug' } }),
+      message: 'peili:values.peili.logLevl: is not a value of the chart (mirror/chart/values.yaml)',
     },
     {
-      name: 'registries not given',
-      values: withValue('mirror', {}),
-      message:
-        'peili:mirror.mirroredRegistries: is required (a list of registry hosts; [] mirrors every registry)',
+      name: 'a chart value of the wrong kind',
+      values: withValue('values', { peili: { resolveTags: 'sometimes' } }),
+      message: 'peili:values.peili.resolveTags: must be one of upstream-down, always, never',
     },
     {
       name: 'hostPort out of range',
-      values: withValue('mirror', { mirroredRegistries: [], hostPort: 70000 }),
-      message: 'peili:mirror.hostPort: must be a port number 1-65535 (got 70000)',
+      values: withValue('values', { service: { registry: { hostPort: 70000 } } }),
+      message: 'peili:values.service.registry.hostPort: must be <= 65535',
     },
     {
-      name: 'bad tag filter regex',
-      values: withValue('mirror', { mirroredRegistries: [], resolveTagsFilter: ['(latest'] }),
-      message: "peili:mirror.resolveTagsFilter[0]: is not a valid regular expression ('(latest')",
-    },
-    {
-      name: 'bad apply mode',
-      values: withValue('talos.applyMode', 'yolo'),
+      name: 'a value the stack sets itself',
+      values: withValue('values', { fullnameOverride: 'x' }),
       message:
-        'peili:talos.applyMode: must be one of auto, no_reboot, reboot, staged, staged_if_needing_reboot (got "yolo")',
+        'peili:values.fullnameOverride: is set by the stack (deploy.releaseName, talos.*); remove it here',
+    },
+    {
+      name: 'a Kubernetes version left to the provider',
+      values: withValue('talos.kubernetesVersion', undefined),
+      message: 'peili:talos.kubernetesVersion: is required',
+    },
+    {
+      name: 'an install disk left to the provider',
+      values: withValue('talos.installDisk', undefined),
+      message: 'peili:talos.installDisk: is required',
+    },
+    {
+      name: 'generation inputs in external mode',
+      values: (() => {
+        const v = validValues();
+        (v.talos as Record<string, unknown>).management = 'external';
+        return v;
+      })(),
+      message: [
+        "peili:talos.clusterEndpoint: is only used when talos.management is 'pulumi'",
+        "peili:talos.kubernetesVersion: is only used when talos.management is 'pulumi'",
+        "peili:talos.installImage: is only used when talos.management is 'pulumi'",
+        "peili:talos.installDisk: is only used when talos.management is 'pulumi'",
+      ].join('\n  '),
+    },
+    {
+      name: 'a Talos without containerd 2',
+      values: withValue('talos.talosVersion', 'v1.7.6'),
+      message: "peili:talos.talosVersion: must be 1.8 or later (containerd 2; got 'v1.7.6')",
+    },
+    {
+      name: 'a user patch that already writes the CRI customization file',
+      values: withValue('talos.configPatches', [
+        'machine:\n  files:\n    - path: /etc/cri/conf.d/20-customization.part\n',
+      ]),
+      message:
+        "peili:talos.configPatches[0]: already writes /etc/cri/conf.d/20-customization.part: add 'discard_unpacked_layers = false' under [plugins.\"io.containerd.cri.v1.images\"] to it and remove it from Peili's side with talos.management: external",
+    },
+    {
+      name: 'cosign verification without a key or identity',
+      values: withValue('chart', { version: '0.1.0', verify: {} }),
+      message: 'peili:chart.verify: needs secretRef (a cosign public key) or matchOIDCIdentity (keyless)',
+    },
+    {
+      name: 'bad keep-layers rollout',
+      values: withValue('talos.keepLayers', 'yolo'),
+      message: 'peili:talos.keepLayers: must be one of staged, rolling-reboot, applied (got "yolo")',
     },
     {
       name: 'no nodes',
@@ -204,7 +290,7 @@ describe('parseStackConfig', () => {
       name: 'alerts without a ServiceMonitor',
       values: withValue('observability', { alerts: true }),
       message:
-        'peili:observability.alerts: needs observability.serviceMonitor: true (the alerts use the scraped metrics)',
+        'peili:observability.alerts: needs values.serviceMonitor.enabled: true (the alerts use the scraped metrics)',
     },
   ];
   for (const c of cases) {
@@ -215,10 +301,10 @@ describe('parseStackConfig', () => {
 
   it('lists every problem at once', () => {
     const values = withValue('clusterName', undefined);
-    (values.mirror as Record<string, unknown>).logLevel = 'loud';
+    values.values = { peili: { logLevel: 'loud' } };
     assert.equal(
       errorOf(values),
-      'invalid stack configuration:\n  peili:clusterName: is required\n  peili:mirror.logLevel: must be one of fatal, error, warn, info, debug, trace (got "loud")',
+      'invalid stack configuration:\n  peili:clusterName: is required\n  peili:values.peili.logLevel: must be one of fatal, error, warn, info, debug, trace',
     );
   });
 });

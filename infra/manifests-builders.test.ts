@@ -19,7 +19,7 @@ const spec: FluxReleaseSpec = {
   chartInterval: '10m',
   interval: '5m',
   coreDns: { name: 'coredns', namespace: 'kube-system' },
-  values: buildMirrorValues({ releaseName: 'peili' }),
+  values: buildMirrorValues({}, { releaseName: 'peili', talosRegistries: true }),
 };
 
 describe('Flux object builders', () => {
@@ -52,5 +52,57 @@ describe('Flux object builders', () => {
   it('accept `coreDns: false` in the stack config', () => {
     const values = { ...validValues(), deploy: { coreDns: false } };
     assert.equal(parseStackConfig(sourceOf(values)).deploy.coreDns, false);
+  });
+
+  it('add the chart registry secret and cosign verification only when asked', () => {
+    const src = buildOciRepository({
+      ...spec,
+      chartSecretRef: 'ghcr-pull',
+      chartVerify: { secretRef: 'cosign-pub' },
+    }).spec;
+    assert.deepEqual(src?.secretRef, { name: 'ghcr-pull' });
+    assert.deepEqual(src?.verify, { provider: 'cosign', secretRef: { name: 'cosign-pub' } });
+    const keyless = buildOciRepository({
+      ...spec,
+      chartVerify: {
+        matchOIDCIdentity: [
+          {
+            issuer: '^https://token.actions.githubusercontent.com$',
+            subject: '^https://github.com/peili-dev/',
+          },
+        ],
+      },
+    }).spec?.verify;
+    assert.deepEqual(keyless, {
+      provider: 'cosign',
+      matchOIDCIdentity: [
+        {
+          issuer: '^https://token.actions.githubusercontent.com$',
+          subject: '^https://github.com/peili-dev/',
+        },
+      ],
+    });
+  });
+
+  it('label the Flux source and release without managed-by: pulumi (Git copies are applied by Flux)', () => {
+    for (const o of [buildOciRepository(spec), buildHelmRelease(spec)])
+      assert.deepEqual(o.metadata?.labels, {
+        'app.kubernetes.io/name': 'peili',
+        'app.kubernetes.io/instance': 'peili',
+      });
+  });
+
+  it('put the Kustomization beside its GitRepository: no cross-namespace source, nothing to substitute', () => {
+    const k = buildKustomization({
+      namespace: 'peili',
+      releaseName: 'peili',
+      interval: '5m',
+      coreDns: false,
+      repository: { name: 'fleet', namespace: 'flux-system' },
+      path: './p',
+    });
+    assert.equal(k.metadata?.namespace, 'flux-system');
+    assert.deepEqual(k.spec?.sourceRef, { kind: 'GitRepository', name: 'fleet' });
+    assert.equal('postBuild' in (k.spec ?? {}), false);
   });
 });

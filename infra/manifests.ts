@@ -6,8 +6,8 @@ import type { IHelmRelease } from '@kubernetes-models/flux-cd/helm.toolkit.fluxc
 import type { IOCIRepository } from '@kubernetes-models/flux-cd/source.toolkit.fluxcd.io/v1';
 import type { IKustomization } from '@kubernetes-models/flux-cd/kustomize.toolkit.fluxcd.io/v1';
 import type { IPrometheusRule } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
-import type { ObjectRef } from './config.js';
-import type { MirrorValues } from './mirror-values.js';
+import type { ChartValues } from './chart-values.js';
+import type { ChartSource, ObjectRef } from './config.js';
 
 /** Name of the ConfigMap whose keys Flux substitutes into the Git manifests (`${CLUSTER_NAME}`, …). */
 export const CLUSTER_SETTINGS_NAME = 'cluster-settings';
@@ -21,13 +21,18 @@ export const WAIT_FOR_READY: Readonly<Record<string, string>> = {
 /** Media type of a Helm chart's content layer in an OCI artifact. */
 export const HELM_CHART_LAYER = 'application/vnd.cncf.helm.chart.content.v1.tar+gzip';
 
-/** Labels every object of the program carries. */
+/** Labels of every object. */
+export function peiliLabels(releaseName: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': 'peili', 'app.kubernetes.io/instance': releaseName };
+}
+
+/**
+ * Labels of the objects only Pulumi applies. The Flux source and release carry `peiliLabels`
+ * only: the same builders write the Git manifests Flux applies, where `managed-by: pulumi` would
+ * be false.
+ */
 export function commonLabels(releaseName: string): Record<string, string> {
-  return {
-    'app.kubernetes.io/name': 'peili',
-    'app.kubernetes.io/instance': releaseName,
-    'app.kubernetes.io/managed-by': 'pulumi',
-  };
+  return { ...peiliLabels(releaseName), 'app.kubernetes.io/managed-by': 'pulumi' };
 }
 
 /** The namespace, privileged because the daemon uses hostPath mounts and a hostPort. */
@@ -88,7 +93,12 @@ export interface FluxReleaseSpec {
   readonly interval: string;
   /** CoreDNS HelmRelease to wait for; `false` for none. */
   readonly coreDns: ObjectRef | false;
-  readonly values: MirrorValues;
+  /** Only the values set by the user and the stack (chart defaults stay the chart's). */
+  readonly values: ChartValues;
+  /** Secret with credentials for the chart registry. @default none */
+  readonly chartSecretRef?: string;
+  /** Cosign verification of the chart artifact. @default none */
+  readonly chartVerify?: ChartSource['verify'];
 }
 
 /** The OCIRepository Flux pulls the chart from (the chart's content layer only). */
@@ -96,12 +106,24 @@ export function buildOciRepository(s: FluxReleaseSpec): IOCIRepository {
   return {
     apiVersion: 'source.toolkit.fluxcd.io/v1',
     kind: 'OCIRepository',
-    metadata: { name: s.releaseName, namespace: s.namespace, labels: commonLabels(s.releaseName) },
+    metadata: { name: s.releaseName, namespace: s.namespace, labels: peiliLabels(s.releaseName) },
     spec: {
       url: s.chartUrl,
       ref: { tag: s.chartVersion },
       interval: s.chartInterval,
       layerSelector: { mediaType: HELM_CHART_LAYER, operation: 'copy' },
+      ...(s.chartSecretRef ? { secretRef: { name: s.chartSecretRef } } : {}),
+      ...(s.chartVerify
+        ? {
+            verify: {
+              provider: 'cosign' as const,
+              ...(s.chartVerify.secretRef ? { secretRef: { name: s.chartVerify.secretRef } } : {}),
+              ...(s.chartVerify.matchOIDCIdentity
+                ? { matchOIDCIdentity: s.chartVerify.matchOIDCIdentity.map((m) => ({ ...m })) }
+                : {}),
+            },
+          }
+        : {}),
     },
   };
 }
@@ -114,7 +136,7 @@ export function buildHelmRelease(s: FluxReleaseSpec): IHelmRelease {
     metadata: {
       name: s.releaseName,
       namespace: s.namespace,
-      labels: commonLabels(s.releaseName),
+      labels: peiliLabels(s.releaseName),
       annotations: { ...WAIT_FOR_READY },
     },
     spec: {
@@ -141,18 +163,23 @@ export interface FluxKustomizationSpec {
   readonly interval: string;
   /** CoreDNS Kustomization to wait for; `false` for none. */
   readonly coreDns: ObjectRef | false;
+  /** The GitRepository; the Kustomization lives in its namespace, so the source is never cross-namespace. */
   readonly repository: ObjectRef;
   readonly path: string;
 }
 
-/** For Git-managed clusters: the Kustomization applying the Git path, after CoreDNS, health-checked. */
+/**
+ * For Git-managed clusters: the Kustomization applying the Git path (in the GitRepository's
+ * namespace), after CoreDNS when named, health-checked on the DaemonSet. The Git manifests are
+ * rendered in full per cluster (`npm run render`), so there is nothing to substitute.
+ */
 export function buildKustomization(s: FluxKustomizationSpec): IKustomization {
   return {
     apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
     kind: 'Kustomization',
     metadata: {
       name: s.releaseName,
-      namespace: s.namespace,
+      namespace: s.repository.namespace,
       labels: commonLabels(s.releaseName),
       annotations: { ...WAIT_FOR_READY },
     },
@@ -160,12 +187,11 @@ export function buildKustomization(s: FluxKustomizationSpec): IKustomization {
       interval: s.interval,
       path: s.path,
       prune: true,
-      sourceRef: { kind: 'GitRepository', name: s.repository.name, namespace: s.repository.namespace },
+      sourceRef: { kind: 'GitRepository', name: s.repository.name },
       ...(s.coreDns ? { dependsOn: [{ name: s.coreDns.name, namespace: s.coreDns.namespace }] } : {}),
       healthChecks: [
         { apiVersion: 'apps/v1', kind: 'DaemonSet', name: s.releaseName, namespace: s.namespace },
       ],
-      postBuild: { substituteFrom: [{ kind: 'ConfigMap', name: CLUSTER_SETTINGS_NAME }] },
       timeout: '5m',
     },
   };

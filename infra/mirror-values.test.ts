@@ -1,66 +1,45 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parse } from 'yaml';
-import { buildMirrorValues, CHART_DEFAULTS, nodeRegistryEndpoint } from './mirror-values.js';
-import { REPO_ROOT } from './stack-files.js';
+import { mergeValues, validateChartValues } from './chart-values.js';
+import { buildMirrorValues, hostPortOf, mirroredRegistries, nodeRegistryEndpoint } from './mirror-values.js';
 
 describe('mirror values', () => {
-  it('match the chart defaults of every contract key (no drift from values.yaml)', () => {
-    const chart = parse(readFileSync(join(REPO_ROOT, 'mirror/chart/values.yaml'), 'utf8')) as Record<
-      string,
-      Record<string, unknown>
-    >;
-    for (const [key, value] of Object.entries(CHART_DEFAULTS)) {
-      if (key === 'peili' || key === 'grafanaDashboard') {
-        // The chart has extra keys there (e.g. upstreamProbeTimeout); compare the contract's.
-        for (const [sub, v] of Object.entries(value as Record<string, unknown>))
-          assert.deepEqual(chart[key]?.[sub], v, `${key}.${sub}`);
-      } else {
-        assert.deepEqual(chart[key], value, key);
-      }
-    }
-  });
-
-  it('set the Talos registry config path and the stack settings, and nothing else', () => {
-    const values = buildMirrorValues({
-      releaseName: 'peili',
-      mirroredRegistries: ['docker.io'],
-      resolveTags: 'never',
-      resolveTagsFilter: [':latest$'],
-      hostPort: 30000,
-      serviceMonitor: true,
-      serviceMonitorLabels: { release: 'prom' },
-      grafanaDashboard: 'operator',
-      imageDigest: `sha256:${'a'.repeat(64)}`,
-    });
-    assert.deepEqual(values, {
-      ...CHART_DEFAULTS,
-      image: { ...CHART_DEFAULTS.image, digest: `sha256:${'a'.repeat(64)}` },
+  it('carry only what the user set, plus the release name (no chart defaults copied)', () => {
+    const user = { peili: { resolveTags: 'never' }, imagePullSecrets: [{ name: 'regcred' }] };
+    assert.deepEqual(buildMirrorValues(user, { releaseName: 'peili', talosRegistries: false }), {
+      peili: { resolveTags: 'never' },
+      imagePullSecrets: [{ name: 'regcred' }],
       fullnameOverride: 'peili',
-      peili: {
-        ...CHART_DEFAULTS.peili,
-        containerdRegistryConfigPath: '/etc/cri/conf.d/hosts',
-        mirroredRegistries: ['docker.io'],
-        resolveTags: 'never',
-        resolveTagsFilter: [':latest$'],
-      },
-      service: { ...CHART_DEFAULTS.service, registry: { port: 5000, hostPort: 30000 } },
-      serviceMonitor: { ...CHART_DEFAULTS.serviceMonitor, enabled: true, labels: { release: 'prom' } },
-      grafanaDashboard: { ...CHART_DEFAULTS.grafanaDashboard, enabled: true, mode: 'operator' },
     });
   });
 
-  it('leave the dashboard off by default', () => {
-    const values = buildMirrorValues({ releaseName: 'x' });
-    assert.deepEqual(values.grafanaDashboard, {
-      enabled: false,
-      mode: 'configmap',
-      labels: { grafana_dashboard: '1' },
-      folder: 'Peili',
+  it('on Talos, turn the pod-written hosts.toml off and pin the port and registries the patch uses', () => {
+    const user = { peili: { mirroredRegistries: ['docker.io'] }, service: { registry: { port: 5001 } } };
+    assert.deepEqual(buildMirrorValues(user, { releaseName: 'p', talosRegistries: true }), {
+      peili: { mirroredRegistries: ['docker.io'], configureHosts: false },
+      service: { registry: { port: 5001, hostPort: 29999 } },
+      fullnameOverride: 'p',
     });
-    assert.equal(values.serviceMonitor.enabled, false);
+  });
+
+  it('read the effective port and registries: the user value, else the chart default', () => {
+    assert.equal(hostPortOf({}), 29999);
+    assert.equal(hostPortOf({ service: { registry: { hostPort: 31000 } } }), 31000);
+    assert.deepEqual(mirroredRegistries({}), []);
+    assert.deepEqual(mirroredRegistries({ peili: { mirroredRegistries: ['quay.io'] } }), ['quay.io']);
+  });
+
+  it('merge as Helm does: maps by key, lists replaced, null removes', () => {
+    assert.deepEqual(mergeValues({ a: { b: 1, c: [1, 2] }, d: 1 }, { a: { c: [3] }, d: null }), {
+      a: { b: 1, c: [3] },
+    });
+  });
+
+  it('are judged by the chart schema after merging over the chart defaults', () => {
+    assert.deepEqual(validateChartValues({ image: { digest: `sha256:${'a'.repeat(64)}` } }), []);
+    assert.deepEqual(validateChartValues({ peili: { lookupTimeout: 20 } }), [
+      { path: 'peili.lookupTimeout', message: 'must be string' },
+    ]);
   });
 
   it('format the node endpoint containerd uses, IPv6 in brackets', () => {

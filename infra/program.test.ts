@@ -11,7 +11,13 @@ import {
 } from './mock-engine.js';
 import { createPeiliStack, mirrorValuesFor } from './program.js';
 import { loadStackFile } from './stack-files.js';
-import { buildTalosPatch } from './talos-patch.js';
+import { joinPatches, peiliTalosPatches } from './talos-patch.js';
+
+const INFRA_PATCHES = peiliTalosPatches(
+  'v1.11.6',
+  ['docker.io', 'ghcr.io', 'quay.io', 'registry.k8s.io'],
+  'http://127.0.0.1:29999',
+);
 import { TALOS_PLUGIN_DOWNLOAD_URL, TALOS_PROVIDER_VERSION } from './talos/types.js';
 import { mockConfig, validValues } from './test-fixtures.js';
 
@@ -61,8 +67,11 @@ describe('stack infra (Flux HelmRelease)', () => {
     const expected = [
       ['register', 'pulumi:pulumi:Stack', 'peili-infra', ''],
       ['register', 'pulumi:providers:kubernetes', 'infra-k8s', 'peili-infra'],
-      ['register', 'peili:talos:TalosContainerdPatch', 'infra-talos', 'peili-infra'],
-      ...nodes.map((n) => ['register', APPLY, `infra-talos-${n}`, 'infra-talos']),
+      ['register', 'peili:talos:TalosMirrorConfig', 'infra-talos', 'peili-infra'],
+      ...nodes.flatMap((n) => [
+        ['register', APPLY, `infra-talos-${n}-registries`, 'infra-talos'],
+        ['register', APPLY, `infra-talos-${n}-keep-layers`, 'infra-talos'],
+      ]),
       ['register', 'peili:k8s:MirrorNamespace', 'infra-mirror', 'peili-infra'],
       ['register', 'kubernetes:core/v1:Namespace', 'infra-mirror-namespace', 'infra-mirror'],
       ['register', 'kubernetes:core/v1:ConfigMap', 'infra-mirror-cluster-settings', 'infra-mirror'],
@@ -88,15 +97,13 @@ describe('stack infra (Flux HelmRelease)', () => {
     }
   });
 
-  it('applies the Talos patch to every node, one after the other, with the plugin options', () => {
+  it('applies the registries without a reboot and stages keep-layers, node after node, with the plugin options', () => {
     const applies = r.registrations.filter((x) => x.type === APPLY);
     assert.deepEqual(
       applies.map((a) => [a.inputs.node, a.inputs.endpoint, a.inputs.applyMode, a.inputs.configPatches]),
-      ['10.10.0.11', '10.10.0.12', '10.10.0.13', '10.10.0.21'].map((ip) => [
-        ip,
-        ip,
-        'staged_if_needing_reboot',
-        [buildTalosPatch()],
+      ['10.10.0.11', '10.10.0.12', '10.10.0.13', '10.10.0.21'].flatMap((ip) => [
+        [ip, ip, 'no_reboot', [INFRA_PATCHES.registries]],
+        [ip, ip, 'staged', [INFRA_PATCHES.registries, INFRA_PATCHES.keepLayers]],
       ]),
     );
     applies.forEach((a, i) => {
@@ -105,7 +112,7 @@ describe('stack infra (Flux HelmRelease)', () => {
       assert.deepEqual(a.dependencies, i === 0 ? [] : [applies[i - 1]?.urn]);
       assert.equal(
         a.inputs.machineConfigurationInput,
-        `# generated ${i < 3 ? 'controlplane' : 'worker'} config for infra\n`,
+        `# generated ${i < 6 ? 'controlplane' : 'worker'} config for infra\n`,
       );
     });
   });
@@ -121,13 +128,20 @@ describe('stack infra (Flux HelmRelease)', () => {
         g.inputs.kubernetesVersion,
         g.inputs.configPatches,
       ]),
-      ['controlplane', 'controlplane', 'controlplane', 'worker'].map((t) => [
+      (
+        [
+          ['controlplane', '/dev/sda'],
+          ['controlplane', '/dev/sda'],
+          ['controlplane', '/dev/sda'],
+          ['worker', '/dev/nvme0n1'],
+        ] as const
+      ).map(([t, disk]) => [
         'infra',
         'https://10.10.0.10:6443',
         t,
-        'v1.11',
+        'v1.11.6',
         '1.34.1',
-        [],
+        [`machine:\n  install:\n    image: ghcr.io/siderolabs/installer:v1.11.6\n    disk: ${disk}\n`],
       ]),
     );
     for (const g of r.invocations) {
@@ -140,20 +154,21 @@ describe('stack infra (Flux HelmRelease)', () => {
     );
   });
 
-  it('creates the HelmRelease after the Talos patch, the namespace and the OCIRepository, and after CoreDNS', () => {
+  it('creates the HelmRelease after the Talos applies, the namespace and the OCIRepository; no CoreDNS wait', () => {
     const hr = one(r, HELM_RELEASE);
     const deps = hr.dependencies.map(last).sort();
     assert.deepEqual(deps, [
       'infra-flux-chart',
       'infra-mirror-cluster-settings',
       'infra-mirror-namespace',
-      'infra-talos-infra-cp-1',
-      'infra-talos-infra-cp-2',
-      'infra-talos-infra-cp-3',
-      'infra-talos-infra-worker-1',
+      ...['infra-cp-1', 'infra-cp-2', 'infra-cp-3', 'infra-worker-1'].flatMap((n) => [
+        `infra-talos-${n}-keep-layers`,
+        `infra-talos-${n}-registries`,
+      ]),
     ]);
     const spec = hr.inputs.spec as Record<string, unknown>;
-    assert.deepEqual(spec.dependsOn, [{ name: 'coredns', namespace: 'kube-system' }]);
+    // Talos deploys CoreDNS itself: the stack file names none to wait for.
+    assert.equal('dependsOn' in spec, false);
     assert.deepEqual(spec.chartRef, { kind: 'OCIRepository', name: 'peili', namespace: 'peili' });
     assert.deepEqual(spec.install, { remediation: { retries: 3 } });
     assert.deepEqual(spec.upgrade, {
@@ -166,18 +181,20 @@ describe('stack infra (Flux HelmRelease)', () => {
     });
   });
 
-  it('takes the HelmRelease values from the typed source', () => {
+  it('puts only the values the stack file sets (and the stack-owned keys) into the HelmRelease', () => {
     const values = (one(r, HELM_RELEASE).inputs.spec as { values: unknown }).values;
     assert.deepEqual(values, JSON.parse(JSON.stringify(mirrorValuesFor(r.cfg))));
-    const v = values as {
-      peili: Record<string, unknown>;
-      serviceMonitor: Record<string, unknown>;
-      grafanaDashboard: Record<string, unknown>;
-    };
-    assert.equal(v.peili.containerdRegistryConfigPath, '/etc/cri/conf.d/hosts');
-    assert.deepEqual(v.peili.mirroredRegistries, ['docker.io', 'ghcr.io', 'quay.io', 'registry.k8s.io']);
-    assert.deepEqual(v.serviceMonitor.labels, { release: 'kube-prometheus-stack' });
-    assert.equal(v.grafanaDashboard.mode, 'configmap');
+    assert.deepEqual(values, {
+      fullnameOverride: 'peili',
+      peili: {
+        configureHosts: false,
+        mirroredRegistries: ['docker.io', 'ghcr.io', 'quay.io', 'registry.k8s.io'],
+        resolveTagsFilter: [':latest$'],
+      },
+      service: { registry: { hostPort: 29999 } },
+      serviceMonitor: { enabled: true, labels: { release: 'kube-prometheus-stack' } },
+      grafanaDashboard: { enabled: true, mode: 'configmap' },
+    });
   });
 
   it('labels the namespace privileged and fills cluster-settings', () => {
@@ -190,7 +207,7 @@ describe('stack infra (Flux HelmRelease)', () => {
       PEILI_NAMESPACE: 'peili',
       PEILI_RELEASE_NAME: 'peili',
       PEILI_HOST_PORT: '29999',
-      PEILI_REGISTRY_CONFIG_PATH: '/etc/cri/conf.d/hosts',
+      PEILI_REGISTRY_CONFIG_PATH: 'talos',
       PEILI_MIRRORED_REGISTRIES: 'docker.io,ghcr.io,quay.io,registry.k8s.io',
       PEILI_CHART_URL: 'oci://ghcr.io/peili-dev/charts/peili',
       PEILI_CHART_VERSION: '0.1.0',
@@ -210,21 +227,29 @@ describe('stack infra (Flux HelmRelease)', () => {
       namespace: 'peili',
       hostPort: 29999,
       registryEndpoints: {
-        'infra-cp-1': 'http://10.10.0.11:29999',
-        'infra-cp-2': 'http://10.10.0.12:29999',
-        'infra-cp-3': 'http://10.10.0.13:29999',
-        'infra-worker-1': 'http://10.10.0.21:29999',
+        'infra-cp-1': 'http://127.0.0.1:29999',
+        'infra-cp-2': 'http://127.0.0.1:29999',
+        'infra-cp-3': 'http://127.0.0.1:29999',
+        'infra-worker-1': 'http://127.0.0.1:29999',
       },
       mirroredRegistries: ['docker.io', 'ghcr.io', 'quay.io', 'registry.k8s.io'],
       chartUrl: 'oci://ghcr.io/peili-dev/charts/peili',
       chartVersion: '0.1.0',
-      health: { desired: 3, ready: 3, updated: 3, status: 'healthy' },
-      talosPatch: buildTalosPatch(),
+      // No cluster to ask the daemons: the pods being ready proves nothing more.
+      health: { desired: 3, ready: 3, updated: 3, status: 'unknown', nodes: 'not read' },
+      talosPatch: joinPatches([INFRA_PATCHES.registries, INFRA_PATCHES.keepLayers]),
+      talosPatches: INFRA_PATCHES,
+      talosNodes: Object.fromEntries(
+        ['infra-cp-1', 'infra-cp-2', 'infra-cp-3', 'infra-worker-1'].map((n) => [
+          n,
+          { registries: 'applied', keepLayers: 'pending reboot' },
+        ]),
+      ),
       talosApplyModes: {
-        'infra-cp-1': 'auto',
-        'infra-cp-2': 'auto',
-        'infra-cp-3': 'auto',
-        'infra-worker-1': 'auto',
+        'infra-cp-1': 'staged',
+        'infra-cp-2': 'staged',
+        'infra-cp-3': 'staged',
+        'infra-worker-1': 'staged',
       },
       talosconfig: 'context: infra\n',
     });
@@ -271,29 +296,32 @@ describe('stack apps (Git-managed, Flux Kustomization)', () => {
     assert.deepEqual(spec.healthChecks, [
       { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'peili', namespace: 'peili' },
     ]);
-    assert.deepEqual(spec.postBuild, { substituteFrom: [{ kind: 'ConfigMap', name: 'cluster-settings' }] });
-    assert.deepEqual(spec.sourceRef, {
-      kind: 'GitRepository',
-      name: 'flux-system',
-      namespace: 'flux-system',
-    });
+    assert.equal('postBuild' in spec, false);
+    // Beside its GitRepository: the source reference stays in the Kustomization's namespace.
+    assert.equal((k.inputs.metadata as { namespace: string }).namespace, 'flux-system');
+    assert.deepEqual(spec.sourceRef, { kind: 'GitRepository', name: 'flux-system' });
     assert.equal(spec.path, './clusters/apps/peili');
+    // Talos is owned by talhelper here: nothing to wait for but the namespace.
     assert.deepEqual(k.dependencies.map(last).sort(), [
       'apps-mirror-cluster-settings',
       'apps-mirror-namespace',
-      'apps-talos-apps-cp-1',
-      'apps-talos-apps-worker-1',
-      'apps-talos-apps-worker-2',
-      'apps-talos-apps-worker-3',
     ]);
     assert.deepEqual(one(r, 'kubernetes:apps/v1:DaemonSet').dependencies, [k.urn]);
   });
 
-  it('generates the node configs with the cluster-wide patches kept', () => {
-    const gens = r.invocations.filter((i) => i.token === 'talos:machine/getConfiguration:getConfiguration');
-    assert.equal(gens.length, 4);
-    for (const g of gens) assert.deepEqual(g.inputs.configPatches, r.cfg.talos?.configPatches);
-    assert.equal(r.cfg.talos?.configPatches.length, 1);
+  it('applies nothing to Talos (owned by talhelper) and outputs the 1.12 documents', () => {
+    assert.equal(r.invocations.length, 0);
+    assert.equal(
+      r.registrations.some((x) => x.type.startsWith('talos:')),
+      false,
+    );
+    assert.equal(
+      r.outputs.talosPatch,
+      joinPatches([
+        peiliTalosPatches('v1.12.11', ['docker.io', 'ghcr.io'], 'http://127.0.0.1:29999').registries,
+        peiliTalosPatches('v1.12.11', [], '').keepLayers,
+      ]),
+    );
   });
 
   it('creates no alerts when they are off', () => {
@@ -311,7 +339,7 @@ describe('bootstrap (Flux not running yet)', () => {
   before(async () => {
     const values = validValues();
     flux = await run(mockConfig(values), 'lab');
-    boot = await run(mockConfig({ ...values, deploy: { mode: 'bootstrap' } }), 'lab');
+    boot = await run(mockConfig({ ...values, deploy: { mode: 'bootstrap', coreDns: false } }), 'lab');
   });
 
   it('installs the same chart with the same values through Helm, kept on delete for Flux to adopt', () => {
@@ -331,8 +359,10 @@ describe('bootstrap (Flux not running yet)', () => {
     assert.deepEqual(release.dependencies.map(last).sort(), [
       'lab-mirror-cluster-settings',
       'lab-mirror-namespace',
-      'lab-talos-cp-1',
-      'lab-talos-worker-1',
+      'lab-talos-cp-1-keep-layers',
+      'lab-talos-cp-1-registries',
+      'lab-talos-worker-1-keep-layers',
+      'lab-talos-worker-1-registries',
     ]);
     assert.equal(boot.outputs.deployMode, 'bootstrap');
   });
@@ -343,17 +373,17 @@ describe('outputs from the mocked DaemonSet', () => {
     [
       'rolling',
       { desiredNumberScheduled: 4, numberReady: 4, updatedNumberScheduled: 2 },
-      { desired: 4, ready: 4, updated: 2, status: 'progressing' },
+      { desired: 4, ready: 4, updated: 2, status: 'progressing', nodes: 'not read' },
     ],
     [
       'one down',
       { desiredNumberScheduled: 4, numberReady: 3, updatedNumberScheduled: 4 },
-      { desired: 4, ready: 3, updated: 4, status: 'degraded' },
+      { desired: 4, ready: 3, updated: 4, status: 'degraded', nodes: 'not read' },
     ],
     [
       'all down',
       { desiredNumberScheduled: 4, numberReady: 0, updatedNumberScheduled: 0 },
-      { desired: 4, ready: 0, updated: 0, status: 'down' },
+      { desired: 4, ready: 0, updated: 0, status: 'down', nodes: 'not read' },
     ],
   ];
   for (const [name, status, health] of cases) {
@@ -370,20 +400,26 @@ describe('the Pulumi entry point', () => {
     const viaEntry = await runUnderMocks(main, loadStackFile('apps'), { stack: 'apps' });
     const direct = await run(loadStackFile('apps'), 'apps');
     assert.deepEqual(shape(viaEntry), shape(direct));
-    assert.deepEqual(viaEntry.outputs, direct.outputs);
+    // The entry point asks the cluster for each node's report; offline that fails and says so.
+    const { health, registryEndpoints, ...rest } = viaEntry.outputs;
+    const { health: h2, registryEndpoints: e2, ...rest2 } = direct.outputs;
+    assert.deepEqual(rest, rest2);
+    assert.match(String((health as { nodes: string }).nodes), /^could not be read: kubeconfig: no context/);
+    assert.equal((h2 as { nodes: string }).nodes, 'not read');
+    assert.deepEqual(registryEndpoints, e2);
   });
 });
 
 describe('config errors', () => {
   it('fail before any resource is registered, naming the key', async () => {
     const values = validValues();
-    (values.mirror as Record<string, unknown>).resolveTags = 'sometimes';
+    values.values = { peili: { resolveTags: 'sometimes' } };
     await assert.rejects(run(mockConfig(values), 'lab'), (err: unknown) => {
       assert.ok(err instanceof MockRunError);
       assert.ok(err.cause instanceof StackConfigError);
       assert.equal(
         err.message,
-        'invalid stack configuration:\n  peili:mirror.resolveTags: must be one of upstream-down, always, never (got "sometimes")',
+        'invalid stack configuration:\n  peili:values.peili.resolveTags: must be one of upstream-down, always, never',
       );
       // At most the stack itself: no provider, no Talos apply, no Kubernetes object.
       assert.deepEqual(

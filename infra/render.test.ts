@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { renderStack, writeFiles } from './render.js';
-import { buildTalosPatch } from './talos-patch.js';
+import { joinPatches, peiliTalosPatches } from './talos-patch.js';
+
+const INFRA = peiliTalosPatches(
+  'v1.11.6',
+  ['docker.io', 'ghcr.io', 'quay.io', 'registry.k8s.io'],
+  'http://127.0.0.1:29999',
+);
+const INFRA_PATCH = joinPatches([INFRA.registries, INFRA.keepLayers]);
 
 describe('npm run render', () => {
   let infra: Map<string, string>;
@@ -53,11 +60,14 @@ describe('npm run render', () => {
   });
 
   it('writes the Talos patch and what is applied to each node', () => {
-    assert.equal(infra.get('talos/patch.yaml'), buildTalosPatch());
-    const nodes = parse(apps.get('talos/nodes.yaml') ?? '') as { node: string; applyMode: string }[];
+    assert.equal(infra.get('talos/patch.yaml'), INFRA_PATCH);
+    const nodes = parse(infra.get('talos/nodes.yaml') ?? '') as { node: string; applyMode: string }[];
     assert.deepEqual(
       nodes.map((n) => [n.node, n.applyMode]),
-      ['10.20.0.11', '10.20.0.21', '10.20.0.22', '10.20.0.23'].map((n) => [n, 'staged_if_needing_reboot']),
+      ['10.10.0.11', '10.10.0.12', '10.10.0.13', '10.10.0.21'].flatMap((n) => [
+        [n, 'no_reboot'],
+        [n, 'staged'],
+      ]),
     );
   });
 
@@ -97,7 +107,7 @@ describe('npm run render', () => {
       readdirSync(out).sort(),
       [...new Set([...apps.keys()].map((k) => k.split('/')[0] as string))].sort(),
     );
-    assert.equal(readFileSync(join(out, 'talos/patch.yaml'), 'utf8'), buildTalosPatch());
+    assert.equal(readFileSync(join(out, 'talos/patch.yaml'), 'utf8'), apps.get('talos/patch.yaml'));
     const foreign = join(dir, 'foreign');
     mkdirSync(foreign);
     writeFileSync(join(foreign, 'keep.txt'), 'mine');

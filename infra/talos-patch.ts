@@ -1,126 +1,145 @@
-// Prepares every Talos node's containerd for the mirror: keep unpacked layers (or the blobs the
-// mirror serves vanish after unpack) and keep the registry config path the chart writes into.
-// The patch is applied on top of the node's own machine configuration, regenerated from the
-// cluster secrets and the node's own patches, so nothing else in its configuration changes.
-import * as pulumi from '@pulumi/pulumi';
+// What Peili changes in a Talos node's configuration, and nothing more: two parts, in the form
+// each Talos version wants them.
+//  1. registries: containerd asks the node-local mirror first. Talos's own registry config
+//     (`machine.registries.mirrors` before 1.12, `RegistryMirrorConfig` documents from 1.12) is
+//     applied without a reboot and Talos keeps the hosts.toml it writes itself.
+//  2. keep layers: `discard_unpacked_layers = false` for CRI pulls, or containerd drops the layer
+//     blobs the mirror would serve. Before 1.14 that is the machine file
+//     `/etc/cri/conf.d/20-customization.part`, which only takes effect after a reboot; from 1.14 a
+//     `CRICustomizationConfig` document, which restarts CRI without one.
+// Everything here is pure: the components in talos-apply.ts apply it, `render` and the stack
+// outputs print it for clusters whose Talos config is owned elsewhere.
 import { stringify } from 'yaml';
-import { TALOS_REGISTRY_CONFIG_PATH } from './mirror-values.js';
-import * as talos from './talos/index.js';
-import { inheritedDependsOn } from './component-options.js';
-import type { TalosNode } from './config.js';
 
-/** The CRI drop-in file Talos merges into containerd's configuration. */
+/** The CRI drop-in file Talos merges into containerd's configuration (before 1.14). */
 export const CRI_CUSTOMIZATION_PATH = '/etc/cri/conf.d/20-customization.part';
 
 /** containerd 2's CRI images plugin key (Talos ≥ 1.8); the 1.x key is silently ignored there. */
 export const CRI_IMAGES_PLUGIN = 'io.containerd.cri.v1.images';
 
-/** The TOML of the CRI drop-in: keep unpacked layers, registry config path at Talos' hosts dir. */
-export function criCustomizationToml(registryConfigPath: string = TALOS_REGISTRY_CONFIG_PATH): string {
-  return [
-    `[plugins."${CRI_IMAGES_PLUGIN}"]`,
-    '  discard_unpacked_layers = false',
-    `[plugins."${CRI_IMAGES_PLUGIN}".registry]`,
-    `  config_path = "${registryConfigPath}"`,
-    '',
-  ].join('\n');
+/** Name of Peili's `CRICustomizationConfig` document (Talos ≥ 1.14). */
+export const CRI_CUSTOMIZATION_NAME = 'peili-keep-layers';
+
+/**
+ * The TOML of the CRI part: keep unpacked layers. Pure and dependency-free (the test bed imports
+ * it to configure its containerd like a patched Talos node). Talos writes the registry
+ * `config_path` itself (`01-registries.part`), so the part does not repeat it.
+ */
+export function criCustomizationToml(): string {
+  return [`[plugins."${CRI_IMAGES_PLUGIN}"]`, '  discard_unpacked_layers = false', ''].join('\n');
 }
 
-/** The machine-config patch (strategic merge, YAML) that adds the CRI drop-in file. */
-export function buildTalosPatch(registryConfigPath: string = TALOS_REGISTRY_CONFIG_PATH): string {
+/** What a Talos version offers for Peili's two parts. */
+export interface TalosFeatures {
+  /** `RegistryMirrorConfig` documents (1.12+) instead of `machine.registries.mirrors`. */
+  readonly registryDocument: boolean;
+  /** `CRICustomizationConfig` documents (1.14+): the CRI part applies without a reboot. */
+  readonly criDocument: boolean;
+}
+
+/** Parses `v1.11`, `v1.12.3` or `1.14.0` into major/minor; undefined when it is not a version. */
+export function parseTalosVersion(version: string): { major: number; minor: number } | undefined {
+  const m = /^v?(\d+)\.(\d+)(?:\.\d+)?$/.exec(version.trim());
+  return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
+}
+
+/** The documents a Talos version takes. Throws on something that is not a version. */
+export function talosFeatures(version: string): TalosFeatures {
+  const v = parseTalosVersion(version);
+  if (!v) throw new Error(`not a Talos version: '${version}'`);
+  const atLeast = (minor: number): boolean => v.major > 1 || (v.major === 1 && v.minor >= minor);
+  return { registryDocument: atLeast(12), criDocument: atLeast(14) };
+}
+
+/**
+ * The mirror endpoint every node gets: the daemon's hostPort on the node's loopback address. The
+ * same URL is right on every node (each containerd reaches its own daemon), so one patch fits
+ * the whole cluster, and no other host can be sent there by it. See docs/deploy-pulumi.md.
+ */
+export function defaultMirrorEndpoint(hostPort: number): string {
+  return `http://127.0.0.1:${hostPort}`;
+}
+
+/** Talos's registry name for "every registry". */
+export const ALL_REGISTRIES = '*';
+
+function registryNames(mirroredRegistries: readonly string[]): string[] {
+  return mirroredRegistries.length === 0 ? [ALL_REGISTRIES] : [...mirroredRegistries];
+}
+
+/** The registries part (YAML, one or more documents) for a Talos version. */
+export function registriesPatch(
+  talosVersion: string,
+  mirroredRegistries: readonly string[],
+  endpoint: string,
+): string {
+  const names = registryNames(mirroredRegistries);
+  if (talosFeatures(talosVersion).registryDocument) {
+    return names
+      .map((name) =>
+        stringify({
+          apiVersion: 'v1alpha1',
+          kind: 'RegistryMirrorConfig',
+          name,
+          endpoints: [{ url: endpoint }],
+        }),
+      )
+      .join('---\n');
+  }
   return stringify({
     machine: {
-      files: [
-        { op: 'create', path: CRI_CUSTOMIZATION_PATH, content: criCustomizationToml(registryConfigPath) },
-      ],
+      registries: { mirrors: Object.fromEntries(names.map((n) => [n, { endpoints: [endpoint] }])) },
     },
   });
 }
 
-/** Arguments of `TalosContainerdPatch`. */
-export interface TalosContainerdPatchArgs {
-  /** Cluster name the machine configs were generated with. */
-  readonly clusterName: string;
-  /** Kubernetes API endpoint the machine configs were generated with. */
-  readonly clusterEndpoint: string;
-  /** Talos version contract, e.g. `v1.11`. */
-  readonly talosVersion: string;
-  /** Kubernetes version the configs were generated with. @default the provider's */
-  readonly kubernetesVersion?: string;
-  /** Cluster-wide patches the configs were generated with. @default [] */
-  readonly configPatches?: readonly string[];
-  /** The nodes to patch. */
-  readonly nodes: readonly TalosNode[];
-  /** Talos API client credentials (secret). */
-  readonly clientConfiguration: pulumi.Input<talos.ClientConfiguration>;
-  /** Cluster machine secrets (secret). */
-  readonly machineSecrets: pulumi.Input<talos.MachineSecrets>;
-  /** Apply mode. @default 'staged_if_needing_reboot' (never reboots; staged until the next reboot) */
-  readonly applyMode?: talos.ApplyMode;
+/** The keep-layers part (YAML) for a Talos version. */
+export function keepLayersPatch(talosVersion: string): string {
+  if (talosFeatures(talosVersion).criDocument) {
+    return stringify({
+      apiVersion: 'v1alpha1',
+      kind: 'CRICustomizationConfig',
+      name: CRI_CUSTOMIZATION_NAME,
+      content: criCustomizationToml(),
+    });
+  }
+  return stringify({
+    machine: { files: [{ op: 'create', path: CRI_CUSTOMIZATION_PATH, content: criCustomizationToml() }] },
+  });
 }
 
-/** Applies the containerd patch to every Talos node, one node after the other. */
-export class TalosContainerdPatch extends pulumi.ComponentResource {
-  /** The machine-config patch applied to every node (YAML). */
-  public readonly patch: string;
-  /** One apply per node, in node order. */
-  public readonly applies: readonly talos.machine.ConfigurationApply[];
-  /** Mode each node's apply resolved to (`auto` or `staged`), by node name. */
-  public readonly resolvedApplyModes: pulumi.Output<Record<string, string>>;
-  /** A talosconfig for the nodes (secret). */
-  public readonly talosconfig: pulumi.Output<string>;
+/** Peili's parts of a node's Talos configuration. */
+export interface PeiliTalosPatches {
+  /** Points containerd at the mirror; applies without a reboot. */
+  readonly registries: string;
+  /** Keeps unpacked layers. */
+  readonly keepLayers: string;
+  /** Whether `keepLayers` takes effect only after a reboot (Talos before 1.14). */
+  readonly keepLayersNeedsReboot: boolean;
+}
 
-  constructor(name: string, args: TalosContainerdPatchArgs, opts?: pulumi.ComponentResourceOptions) {
-    super('peili:talos:TalosContainerdPatch', name, {}, opts);
-    this.patch = buildTalosPatch();
-    const applies: talos.machine.ConfigurationApply[] = [];
-    for (const node of args.nodes) {
-      const generated = talos.machine.getConfigurationOutput(
-        {
-          clusterName: args.clusterName,
-          clusterEndpoint: args.clusterEndpoint,
-          machineType: node.machineType,
-          machineSecrets: args.machineSecrets,
-          talosVersion: args.talosVersion,
-          ...(args.kubernetesVersion ? { kubernetesVersion: args.kubernetesVersion } : {}),
-          configPatches: [...(args.configPatches ?? []), ...node.configPatches],
-          docs: false,
-          examples: false,
-        },
-        { parent: this },
-      );
-      // One node at a time: if a mode that may reboot is chosen, the cluster keeps its quorum.
-      const previous = applies.at(-1);
-      applies.push(
-        new talos.machine.ConfigurationApply(
-          `${name}-${node.name}`,
-          {
-            clientConfiguration: args.clientConfiguration,
-            machineConfigurationInput: pulumi.secret(generated.machineConfiguration),
-            node: node.address,
-            endpoint: node.endpoint,
-            configPatches: [this.patch],
-            applyMode: args.applyMode ?? 'staged_if_needing_reboot',
-          },
-          { parent: this, dependsOn: [...inheritedDependsOn(opts), ...(previous ? [previous] : [])] },
-        ),
-      );
-    }
-    this.applies = applies;
-    this.resolvedApplyModes = pulumi
-      .all(applies.map((a) => a.resolvedApplyMode))
-      .apply((modes) => Object.fromEntries(args.nodes.map((n, i) => [n.name, modes[i] ?? 'unknown'])));
-    this.talosconfig = pulumi.secret(
-      talos.client.getConfigurationOutput(
-        {
-          clusterName: args.clusterName,
-          clientConfiguration: args.clientConfiguration,
-          endpoints: args.nodes.filter((n) => n.machineType === 'controlplane').map((n) => n.endpoint),
-          nodes: args.nodes.map((n) => n.address),
-        },
-        { parent: this },
-      ).talosConfig,
-    );
-    this.registerOutputs({ patch: this.patch, resolvedApplyModes: this.resolvedApplyModes });
-  }
+/** Both parts for a Talos version, the registries mirrored and the endpoint. */
+export function peiliTalosPatches(
+  talosVersion: string,
+  mirroredRegistries: readonly string[],
+  endpoint: string,
+): PeiliTalosPatches {
+  return {
+    registries: registriesPatch(talosVersion, mirroredRegistries, endpoint),
+    keepLayers: keepLayersPatch(talosVersion),
+    keepLayersNeedsReboot: !talosFeatures(talosVersion).criDocument,
+  };
+}
+
+/** Both parts as one YAML text (documents separated by `---`), as `talosctl patch mc -p @file` takes. */
+export function joinPatches(patches: readonly string[]): string {
+  return patches.map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join('---\n');
+}
+
+/**
+ * The install settings the node runs, from the stack config (a user part, not Peili's): without
+ * it the provider's generated config would carry its own installer image and `/dev/sda`.
+ */
+export function installPatch(image: string, disk: string): string {
+  return stringify({ machine: { install: { image, disk } } });
 }

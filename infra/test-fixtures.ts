@@ -14,15 +14,19 @@ export function validValues(): Record<string, unknown> {
     talosClientConfiguration: { caCertificate: 'Y2E=', clientCertificate: 'Y3J0', clientKey: 'a2V5' },
     talosMachineSecrets: structuredClone(SECRET_PLACEHOLDERS.talosMachineSecrets),
     talos: {
+      talosVersion: 'v1.11.6',
+      kubernetesVersion: '1.34.1',
+      installImage: 'ghcr.io/siderolabs/installer:v1.11.6',
+      installDisk: '/dev/sda',
       clusterEndpoint: 'https://10.0.0.10:6443',
-      talosVersion: 'v1.11',
       nodes: [
         { name: 'cp-1', address: '10.0.0.11', machineType: 'controlplane', configPatches: ['machine: {}\n'] },
         { name: 'worker-1', address: '10.0.0.21', endpoint: '10.0.0.11', machineType: 'worker' },
       ],
     },
     chart: { version: '0.1.0' },
-    mirror: { mirroredRegistries: ['docker.io', 'ghcr.io'] },
+    deploy: { coreDns: { name: 'coredns', namespace: 'flux-system' } },
+    values: { peili: { mirroredRegistries: ['docker.io', 'ghcr.io'] } },
   };
 }
 

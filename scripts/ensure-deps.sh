@@ -6,10 +6,17 @@ cd "$(dirname "$0")/.."
 
 # A fresh clone gets exactly the locked versions; an existing install is only topped up when the
 # manifest or the lock changed since (npm ci would delete node_modules under running processes).
+stale=
 if [ ! -d node_modules ]; then
   echo "ensure-deps: installing npm packages" >&2
   npm ci --no-audit --no-fund --loglevel=error
-elif [ package.json -nt node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+else
+  # One lock file for the workspaces (mirror/: the daemon, infra/: the Pulumi program).
+  for manifest in package.json package-lock.json mirror/package.json infra/package.json; do
+    if [ "$manifest" -nt node_modules/.package-lock.json ]; then stale=$manifest; break; fi
+  done
+fi
+if [ -n "${stale:-}" ]; then
   echo "ensure-deps: updating npm packages" >&2
   npm install --no-audit --no-fund --loglevel=error
 fi
@@ -29,3 +36,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends $(printf '%s\n' "${missing[@]}" | sort -u) >/dev/null
 fi
+
+# The containerd the test bed runs (PEILI_CONTAINERD, default 2.2), and 2.1 for e2e/runtime-facts,
+# built or fetched into the cache.
+bash scripts/ensure-runtimes.sh "${PEILI_CONTAINERD:-2.2}" 2.1

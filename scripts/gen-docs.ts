@@ -1,6 +1,6 @@
 // `npm run docs`: regenerates the README's configuration reference from the flag table.
 import { readFile, writeFile } from 'node:fs/promises';
-import { withFlagsTable } from '../mirror/src/config-docs.js';
+import { withFlagsTable } from './config-docs.js';
 
 const path = new URL('../README.md', import.meta.url);
 const before = await readFile(path, 'utf8');

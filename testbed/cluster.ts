@@ -2,7 +2,12 @@
 // it behaves like a remote one) and N containerd nodes, each with its own loopback address.
 // It knows nothing about the Peili daemon: tests start that themselves against `nodes[i]`.
 import { join } from 'node:path';
-import { startContainerd, type ContainerdNode, type Snapshotter } from './containerd.js';
+import {
+  startContainerd,
+  type ContainerdNode,
+  type ContainerdOptions,
+  type Snapshotter,
+} from './containerd.js';
 import { upstreamHostsToml, writeHostsToml } from './hosts-toml.js';
 import { startRegistry, type RegistryProcess } from './registry.js';
 import { startThrottleProxy, type ThrottleProxy, type ThrottleProxyOptions } from './throttle-proxy.js';
@@ -33,6 +38,8 @@ export interface ClusterOptions {
    * (the registry or its proxy) through a hosts.toml; default none.
    */
   readonly upstreamFor?: readonly string[];
+  /** Per-node containerd choices (by index): its runtime, its CRI parts (2.x); default the bed's. */
+  readonly containerd?: (index: number) => Pick<ContainerdOptions, 'runtime' | 'criParts'>;
 }
 
 /** An address to reach a registry at. */
@@ -131,6 +138,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           name: `node${i + 1}`,
           host: hosts[i]!,
           snapshotter: options.snapshotter ?? 'overlayfs',
+          ...options.containerd?.(i),
         }),
       ),
     );

@@ -1,5 +1,7 @@
-// One "node" of the test bed: a real containerd 1.6 daemon with the CRI plugin, its own root,
-// state, sockets and registry config path, so several run side by side on one machine.
+// One "node" of the test bed: a real containerd daemon (the runtime PEILI_CONTAINERD selects, see
+// runtime.ts) with the CRI plugin, its own root, state, sockets and registry config path, so
+// several run side by side on one machine. containerd 2.x nodes are configured as Talos configures
+// them (talos-cri.ts); 1.x nodes get the version-2 config of TESTBED.md.
 import { execFile } from 'node:child_process';
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { createConnection } from 'node:net';
@@ -7,7 +9,9 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { createCriClient } from './cri-client.js';
 import { startProcess, waitFor, type ManagedProcess } from './process.js';
+import { selectedRuntime, runtimeBinary, runtimePath, type ContainerdRuntime } from './runtime.js';
 import { tailFile } from './scratch.js';
+import { mergeCriParts, talosBasePart, talosRegistriesPart, CRI_IMAGES, type CriPart } from './talos-cri.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -30,6 +34,15 @@ export interface ContainerdOptions {
   readonly sandboxImage?: string;
   /** How long to wait for the socket and the CRI service; default 20000 ms. */
   readonly readyTimeoutMs?: number;
+  /** The containerd to run; default the one PEILI_CONTAINERD selects (2.2). */
+  readonly runtime?: ContainerdRuntime;
+  /**
+   * containerd 2.x only: the CRI parts after Talos's own (`00-base.part`, `01-registries.part`)
+   * and the bed's (`10-testbed.part`), e.g. `20-customization.part`. Default: the part that keeps
+   * unpacked layers, as every node running Peili needs (`keepLayersPart`). `[]`: a stock Talos
+   * node, which discards layers.
+   */
+  readonly criParts?: readonly CriPart[];
 }
 
 /** Options of {@link ContainerdNode.ctr}. */
@@ -59,6 +72,8 @@ export interface ContainerdNode {
   readonly logPath: string;
   /** The config file passed with `--config`. */
   readonly configPath: string;
+  /** The containerd this node runs. */
+  readonly runtime: ContainerdRuntime;
   /** PID of the running daemon, or undefined when stopped. */
   pid(): number | undefined;
   /** SIGTERM the daemon (SIGKILL after 10 s); safe to call twice. */
@@ -80,6 +95,10 @@ export interface ContainerdPaths {
   readonly cniBin: string;
   readonly cniConf: string;
   readonly registryConfigPath: string;
+  /** containerd 2.x: the CRI config the main config imports, merged from the parts in `criConfd`. */
+  readonly criConfig: string;
+  /** containerd 2.x: the folder of `*.part` files (Talos's `/etc/cri/conf.d`). */
+  readonly criConfd: string;
 }
 
 /** The directory layout of a node in `nodeDir`. */
@@ -94,12 +113,28 @@ export function containerdPaths(nodeDir: string, registryConfigPath?: string): C
     cniBin: join(nodeDir, 'cni', 'bin'),
     cniConf: join(nodeDir, 'cni', 'conf'),
     registryConfigPath: registryConfigPath ?? join(nodeDir, 'certs.d'),
+    criConfig: join(nodeDir, 'cri', 'conf.d', 'cri.toml'),
+    criConfd: join(nodeDir, 'cri', 'conf.d'),
   };
 }
 
 const q = (value: string): string => JSON.stringify(value);
 
-/** Renders the containerd 1.6 config (version 2) of a node; see TESTBED.md §3. */
+/** The sockets of a node, the same in config versions 2 and 3. */
+function socketSections(paths: ContainerdPaths): string[] {
+  return [
+    '[grpc]',
+    `  address = ${q(paths.socket)}`,
+    '[ttrpc]',
+    `  address = ${q(paths.ttrpcSocket)}`,
+    '[debug]',
+    `  address = ${q(paths.debugSocket)}`,
+    // Debug level logs every registry request and each "trying next host".
+    '  level = "debug"',
+  ];
+}
+
+/** Renders the containerd 1.x config (version 2) of a node; see TESTBED.md §3. */
 export function renderContainerdConfig(
   paths: ContainerdPaths,
   options: { snapshotter: Snapshotter; host: string; sandboxImage: string },
@@ -111,14 +146,7 @@ export function renderContainerdConfig(
     // Plugins that only log errors on this machine.
     'disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper"]',
     '',
-    '[grpc]',
-    `  address = ${q(paths.socket)}`,
-    '[ttrpc]',
-    `  address = ${q(paths.ttrpcSocket)}`,
-    '[debug]',
-    `  address = ${q(paths.debugSocket)}`,
-    // Debug level logs every registry request and each "trying next host".
-    '  level = "debug"',
+    ...socketSections(paths),
     '[plugins."io.containerd.internal.v1.opt"]',
     `  path = ${q(paths.opt)}`,
     '[plugins."io.containerd.grpc.v1.cri"]',
@@ -134,6 +162,59 @@ export function renderContainerdConfig(
     `    conf_dir = ${q(paths.cniConf)}`,
     '  [plugins."io.containerd.grpc.v1.cri".registry]',
     `    config_path = ${q(paths.registryConfigPath)}`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * The part every node running Peili needs on containerd 2.x: keep layer blobs after unpack, or the
+ * mirror has nothing to serve once the garbage collector has run. The same setting infra/ writes
+ * to Talos nodes' `20-customization.part`.
+ */
+export function keepLayersPart(): CriPart {
+  return {
+    name: '20-customization.part',
+    toml: [`[plugins."${CRI_IMAGES}"]`, '  discard_unpacked_layers = false', ''].join('\n'),
+  };
+}
+
+/** The bed's own CRI settings of a 2.x node (`10-testbed.part`): snapshotter, CNI, stream server. */
+export function testbedCriPart(
+  paths: ContainerdPaths,
+  options: { snapshotter: Snapshotter; host: string; sandboxImage: string },
+): CriPart {
+  return {
+    name: '10-testbed.part',
+    toml: [
+      `[plugins."${CRI_IMAGES}"]`,
+      `  snapshotter = ${q(options.snapshotter)}`,
+      `[plugins."${CRI_IMAGES}".pinned_images]`,
+      `  sandbox = ${q(options.sandboxImage)}`,
+      '[plugins."io.containerd.cri.v1.runtime".cni]',
+      `  bin_dirs = [${q(paths.cniBin)}]`,
+      `  conf_dir = ${q(paths.cniConf)}`,
+      '[plugins."io.containerd.grpc.v1.cri"]',
+      `  stream_server_address = ${q(options.host)}`,
+      '  stream_server_port = "0"',
+      '',
+    ].join('\n'),
+  };
+}
+
+/**
+ * The containerd 2.x main config (version 3) of a node: its own paths, and an import of the CRI
+ * config merged from parts, as Talos's `/etc/cri/containerd.toml` imports `conf.d/cri.toml`.
+ */
+export function renderContainerdConfigV3(paths: ContainerdPaths): string {
+  return [
+    'version = 3',
+    `root = ${q(paths.root)}`,
+    `state = ${q(paths.state)}`,
+    `imports = [${q(paths.criConfig)}]`,
+    // Plugins that only log errors on this machine (no such filesystems or devices).
+    'disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.blockfile", "io.containerd.snapshotter.v1.erofs"]',
+    '',
+    ...socketSections(paths),
     '',
   ].join('\n');
 }
@@ -168,7 +249,9 @@ export async function startContainerd(options: ContainerdOptions): Promise<Conta
   const configPath = join(nodeDir, 'config.toml');
   const logPath = join(nodeDir, 'containerd.log');
   const readyTimeoutMs = options.readyTimeoutMs ?? 20000;
+  const runtime = options.runtime ?? selectedRuntime();
   for (const dir of [
+    paths.criConfd,
     paths.root,
     paths.state,
     paths.opt,
@@ -178,20 +261,33 @@ export async function startContainerd(options: ContainerdOptions): Promise<Conta
   ]) {
     await mkdir(dir, { recursive: true });
   }
-  await writeFile(
-    configPath,
-    renderContainerdConfig(paths, {
-      snapshotter,
-      host: options.host ?? '127.0.0.1',
-      sandboxImage: options.sandboxImage ?? 'registry.invalid/pause:3.9',
-    }),
-  );
+  const nodeOptions = {
+    snapshotter,
+    host: options.host ?? '127.0.0.1',
+    sandboxImage: options.sandboxImage ?? 'registry.invalid/pause:3.9',
+  };
+  if (runtime.major === 2) {
+    const parts = [
+      talosBasePart(),
+      talosRegistriesPart(paths.registryConfigPath),
+      testbedCriPart(paths, nodeOptions),
+      ...(options.criParts ?? [keepLayersPart()]),
+    ];
+    for (const part of parts) await writeFile(join(paths.criConfd, part.name), part.toml);
+    await writeFile(paths.criConfig, mergeCriParts(parts));
+    await writeFile(configPath, renderContainerdConfigV3(paths));
+  } else {
+    await writeFile(configPath, renderContainerdConfig(paths, nodeOptions));
+  }
   let proc: ManagedProcess | undefined;
 
   const start = async (): Promise<void> => {
     if (proc?.running()) return;
     // Always --config: the package's /etc/containerd/config.toml must never be read.
-    const started = await startProcess('containerd', ['--config', configPath], { logPath });
+    const started = await startProcess(runtimeBinary(runtime, 'containerd'), ['--config', configPath], {
+      logPath,
+      env: { ...process.env, PATH: runtimePath(runtime) },
+    });
     proc = started;
     const cri = createCriClient(paths.socket, { timeoutMs: 2000 });
     try {
@@ -240,6 +336,7 @@ export async function startContainerd(options: ContainerdOptions): Promise<Conta
     snapshotter,
     logPath,
     configPath,
+    runtime,
     pid: () => (proc?.running() ? proc.pid : undefined),
     start,
     stop: async () => {
@@ -248,7 +345,7 @@ export async function startContainerd(options: ContainerdOptions): Promise<Conta
     ctr: async (args, ctrOptions = {}) => {
       try {
         const { stdout, stderr } = await execFileAsync(
-          'ctr',
+          runtimeBinary(runtime, 'ctr'),
           ['-a', paths.socket, '-n', ctrOptions.namespace ?? 'k8s.io', ...args],
           { timeout: ctrOptions.timeoutMs ?? 120000, signal: ctrOptions.signal, maxBuffer: 64 * 1024 * 1024 },
         );

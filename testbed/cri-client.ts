@@ -23,6 +23,14 @@ export interface CriVersion {
   readonly runtimeApiVersion: string;
 }
 
+/** CRI `AuthConfig`: the credentials kubelet passes with a pull (from an image pull secret). */
+export interface CriAuth {
+  readonly username: string;
+  readonly password: string;
+  /** The registry the secret is for (kubelet sets it from the pull secret's key). */
+  readonly serverAddress?: string;
+}
+
 /** Options of {@link createCriClient}. */
 export interface CriClientOptions {
   /** Deadline of each call; default 120000 ms (a big pull through a slow mirror takes a while). */
@@ -31,8 +39,11 @@ export interface CriClientOptions {
 
 /** A CRI client bound to one containerd socket. */
 export interface CriClient {
-  /** PullImage; resolves to the `image_ref` containerd returns (`sha256:<config digest>`). */
-  pullImage(ref: string, signal?: AbortSignal): Promise<string>;
+  /**
+   * PullImage; resolves to the `image_ref` containerd returns (`sha256:<config digest>`). `auth`
+   * is what kubelet sends from a pull secret for the image's registry.
+   */
+  pullImage(ref: string, signal?: AbortSignal, auth?: CriAuth): Promise<string>;
   /** ListImages, optionally filtered by reference. */
   listImages(filter?: string, signal?: AbortSignal): Promise<CriImage[]>;
   /** ImageStatus; undefined when containerd does not know the image. */
@@ -130,8 +141,20 @@ export function createCriClient(socket: string, options: CriClientOptions = {}):
     });
 
   return {
-    pullImage: async (ref, signal) => {
-      const reply = await call<{ image_ref: string }>(images, 'PullImage', { image: { image: ref } }, signal);
+    pullImage: async (ref, signal, auth) => {
+      const request = {
+        image: { image: ref },
+        ...(auth
+          ? {
+              auth: {
+                username: auth.username,
+                password: auth.password,
+                server_address: auth.serverAddress ?? '',
+              },
+            }
+          : {}),
+      };
+      const reply = await call<{ image_ref: string }>(images, 'PullImage', request, signal);
       return reply.image_ref;
     },
     listImages: async (filter, signal) => {

@@ -51,13 +51,13 @@ describe('writeLayout', () => {
     // These depend on the tar bytes and config JSON only, not on the zlib build.
     const layout = await writeLayout(IMAGES.app, join(work, 'app-pinned'));
     assert.deepEqual(layout.images[0]?.diffIds, [
-      'sha256:0233169c27b12f2062cdeb6388112789526a7c4fb156798f16bd6c0005a4eb48',
-      'sha256:d2400df07202a05f98cf933e6cea974d840853613ca84f63a2ba7edfb3c9af39',
-      'sha256:73af527c6e47c477be7aad88a673ed4f5b419693dfdc2b3ae2cace4a96a46339',
+      'sha256:b35e96897d7260300c43b61230cd85244138c636b13d6147e3268c8681944235',
+      'sha256:a8e83777bf476ef8332dd9c91af4fe095204670fa29d8bd8fb18f72f9ce038a6',
+      'sha256:4cc4c1c02f1ad3f31a660ac8f0aa901d2ff883b97b7f1d4d203380e36b7be94e',
     ]);
     assert.equal(
       layout.images[0]?.configDigest,
-      'sha256:d4adc97dc81c4f3c033df1c8022f3a541dc30195bef3d7508f9528d5d7d9f56b',
+      'sha256:994ec0827a5e1efaaeee7b62f1f6dfd97270ba3bfa6df9f675495125879eb3c8',
     );
   });
 
@@ -107,7 +107,7 @@ describe('writeLayout', () => {
   it('writes reproducible tars: mtime 0, parent directories first, the given contents', async () => {
     const layout = await writeLayout(IMAGES.app, join(work, 'app-tar'));
     const tar = gunzipSync(await readFile(blobPath(layout, layout.images[0]!.layerDigests[0]!)));
-    const entries = parseTar(tar);
+    const entries = await parseTar(tar);
     assert.deepEqual(
       entries.map((e) => [e.path, e.type, e.mode, e.mtime, e.size]),
       [

@@ -5,7 +5,7 @@ import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { TESTBED_HOME } from './scratch.js';
@@ -109,7 +109,7 @@ export interface OciLayout {
 }
 
 /** Bump when the builder's output changes for the same spec, so caches are not reused. */
-export const BUILDER_VERSION = 1;
+export const BUILDER_VERSION = 2;
 
 /** Default cache root: `<repo>/.testbed/cache/images`. */
 export const DEFAULT_IMAGE_CACHE = join(TESTBED_HOME, 'cache', 'images');
@@ -208,7 +208,7 @@ async function writeLayer(blobsDir: string, imageName: string, layer: LayerSpec)
   const raw = new Hashing();
   const stored = new Hashing();
   const gzip = (layer.compression ?? 'gzip') === 'gzip';
-  const source = Readable.from(tarStream(layerEntries(imageName, layer)), { objectMode: false });
+  const source = tarStream(layerEntries(imageName, layer));
   if (gzip) await pipeline(source, raw, createGzip({ level: 1 }), stored, createWriteStream(tmp));
   else await pipeline(source, raw, stored, createWriteStream(tmp));
   const hex = stored.hash.digest('hex');

@@ -10,6 +10,7 @@ import { seedBigBlob } from '../seed.js';
 import { startSim } from '../sim.js';
 import { fixed, median, summarize } from '../stats.js';
 import { REPO_ROOT } from '../../testbed/index.js';
+import { daemonNode } from '../../testbed/daemon-node.js';
 
 const run = promisify(execFile);
 const MiB = 2 ** 20;
@@ -94,7 +95,7 @@ function indexMemory(): string[][] {
 /** RSS of an idle bare Node.js process: the floor under any daemon written for Node. */
 async function bareNodeRss(): Promise<number> {
   const { stdout } = await run(
-    process.execPath,
+    daemonNode().path,
     ['-e', 'setTimeout(() => console.log(process.memoryUsage().rss), 1500)'],
     { cwd: REPO_ROOT },
   );

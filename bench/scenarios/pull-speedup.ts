@@ -142,7 +142,7 @@ export const pullSpeedup: Scenario = {
       notes.push('Quick mode uses 256 MiB for the large row; `npm run bench` (full) uses 1 GiB.');
     return {
       method: [
-        'Three containerd 1.6 nodes on one machine, each with a `peili registry` daemon (`--log-level=warn`, otherwise defaults) and a real `docker-registry` as the upstream.',
+        'Three containerd nodes (the runtime in the machine table) on one machine, each with a `peili registry` daemon (`--log-level=warn`, otherwise defaults) and a real `docker-registry` as the upstream.',
         "Each node reaches the upstream through its own throttle proxy (`testbed/throttle-proxy.ts`): 100 Mbit/s shared by all of the node's connections, 10 ms each way (20 ms round trip). Nodes reach each other on loopback, unthrottled (a LAN).",
         'Per run: node 1 pulls with a hosts.toml naming only the upstream (the **baseline**); once node 2 finds every blob at a peer, node 2 pulls with Peili first in its hosts.toml (**Peili**, one holder); node 3 pulls from the registry directly on loopback without the throttle (**unthrottled**: what containerd itself needs on this machine, the best any mirror could do). Then the image is removed from every node (`ctr images rm --sync`, blobs gone) and the next run starts.',
         'Pull time is the wall time of CRI `PullImage` (`testbed/cri-client.ts`), i.e. containerd resolving, fetching, verifying and unpacking (overlayfs). The tag is resolved by the upstream (`--resolve-tags=upstream-down`, upstream reachable); manifests and blobs come from Peili.',

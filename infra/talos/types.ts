@@ -49,13 +49,13 @@ export interface MachineSecrets {
 }
 
 /** Apply modes of `ConfigurationApply` (the provider's `applyMode` values). */
-export type ApplyMode = 'auto' | 'no_reboot' | 'reboot' | 'staged' | 'staged_if_needing_reboot';
+export type ApplyMode = 'auto' | 'reboot' | 'no_reboot' | 'staged' | 'staged_if_needing_reboot';
 
-/** Every apply mode, for validation. */
+/** Every apply mode the provider accepts (its schema's `applyMode` values), for validation. */
 export const APPLY_MODES: readonly ApplyMode[] = [
   'auto',
-  'no_reboot',
   'reboot',
+  'no_reboot',
   'staged',
   'staged_if_needing_reboot',
 ];

@@ -790,6 +790,22 @@ describe('chart: optional parts', () => {
     ]);
   });
 
+  it('peili.configureHosts=false: no init container, no registry config mount, no cleanup hook', async () => {
+    const objects = await renderChart(['--set', 'peili.configureHosts=false']);
+    assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
+      'DaemonSet/peili',
+      'Service/peili-metrics',
+      'Service/peili-peers',
+    ]);
+    const ds = find<Workload>(objects, 'DaemonSet', 'peili');
+    assert.equal(ds.spec.template.spec.initContainers, undefined);
+    const volumes = (ds.spec.template.spec as { volumes?: { name: string }[] }).volumes ?? [];
+    assert.deepEqual(
+      volumes.map((v) => v.name),
+      ['containerd-sock', 'containerd-content'],
+    );
+  });
+
   it('image.tag set: the tag is used and becomes the version label', async () => {
     const objects = await renderChart(['--set-string', 'image.tag=2.0.0-rc.1']);
     const ds = find<Workload>(objects, 'DaemonSet', 'peili');

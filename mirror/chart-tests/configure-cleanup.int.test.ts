@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse as parseToml } from 'smol-toml';
 import { REPO_ROOT, renderChart, type K8sObject } from './helm.js';
+import { daemonNode } from '../../testbed/daemon-node.js';
 
 interface Container {
   name: string;
@@ -39,7 +40,7 @@ function runCli(args: readonly string[], root: string): Promise<{ code: number; 
   );
   return new Promise((resolve) => {
     execFile(
-      process.execPath,
+      daemonNode().path,
       ['--import', 'tsx', CLI, ...mapped],
       { cwd: REPO_ROOT, timeout: 60_000 },
       (error, stdout, stderr) => {

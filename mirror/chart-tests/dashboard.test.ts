@@ -128,11 +128,13 @@ describe('dashboard peili.json', () => {
       'peili_lookups_total',
       'peili_members',
       'peili_mirror_requests_total',
+      'peili_node_check',
       'peili_peer_errors_total',
       'peili_peer_fetched_bytes_total',
       'peili_peer_served_bytes_total',
       'peili_process_resident_memory_bytes',
       'peili_ready',
+      'peili_runtime_info',
       'peili_served_bytes_total',
     ]);
   });
@@ -167,6 +169,10 @@ describe('dashboard peili.json', () => {
     ['Error ratio by route', /sum by \(handler\) \(rate\(peili_http_requests_total\{[^}]*code=~"5\.\."/],
     ['Advertised keys per node', /by \(node, pod, kind\) \(peili_advertised_keys/],
     ['Members per node', /by \(node, pod\) \(peili_members/],
+    [
+      'Node check',
+      /peili_node_check\{[^}]*check="mirror"[\s\S]*peili_node_check\{[^}]*check="layers"[\s\S]*peili_runtime_info/,
+    ],
     [
       'Pods ready / desired',
       /kube_daemonset_status_number_ready[\s\S]*kube_daemonset_status_desired_number_scheduled/,

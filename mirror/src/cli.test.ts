@@ -98,7 +98,7 @@ describe('runCli', () => {
     assert.equal(result.code, EXIT_OK, result.stdout + result.stderr);
     assert.equal(
       await readFile(join(configPath, 'docker.io', 'hosts.toml'), 'utf8'),
-      `${PEILI_HEADER}\nserver = 'https://registry-1.docker.io'\n\n[host.'http://127.0.4.1:29999']\ncapabilities = ['pull', 'resolve']\ndial_timeout = '150ms'\n`,
+      `${PEILI_HEADER}\nserver = "https://registry-1.docker.io"\n\n[host."http://127.0.4.1:29999"]\ncapabilities = [ "pull", "resolve" ]\ndial_timeout = "150ms"\n`,
     );
     assert.deepEqual(
       result.logs.map((l) => [l.level, l.msg, l.folders]),
@@ -123,7 +123,7 @@ describe('runCli', () => {
       },
     );
     assert.equal(detected.code, EXIT_OK);
-    assert.match(await readFile(join(asked, '_default', 'hosts.toml'), 'utf8'), /dial_timeout = '200ms'/);
+    assert.match(await readFile(join(asked, '_default', 'hosts.toml'), 'utf8'), /dial_timeout = "200ms"/);
 
     const unknown = join(scratch, 'unknown');
     const result = await run(

@@ -14,9 +14,12 @@ import { buildOpsApp } from './http/ops-app.js';
 import { createPeerListener } from './http/peer-listener.js';
 import { initKnownSeries } from './metrics/known-series.js';
 import { createMetrics } from './metrics/metrics.js';
+import { createNodeCheck } from './node-check/node-check.js';
+import { startNodeCheck } from './node-check/reporter.js';
 import { createPeerAuth, type PeerAuth } from './peer-auth/peer-auth.js';
 import { loadPeerTls } from './peer-tls/peer-tls.js';
 import { stopHashWorker } from './registry/blob-hasher.js';
+import { createPeerHttpClient } from './peer-transport/peer-http-client.js';
 import { createPeerSource } from './registry/peer-fetch.js';
 import { createRegistryService } from './registry/registry-service.js';
 import { createTagPolicy } from './registry/tag-policies.js';
@@ -121,13 +124,15 @@ export async function runRegistry(
     namespace: config.containerdNamespace,
     contentPath: config.containerdContentPath,
   });
+  // One pool of keep-alive connections to the peers, for the peer protocol and content alike.
+  const peerHttp = createPeerHttpClient({ tls: peerTls?.clientOptions });
   const router = createP2PRouter(
     {
       members: memberSourceFor(config, selfId),
       self,
       metrics,
       logger: log.child({ component: 'router' }),
-      client: createHttpPeerClient({ sign: peerAuth?.sign, tls: peerTls?.clientOptions }),
+      client: createHttpPeerClient({ sign: peerAuth?.sign, http: peerHttp }),
     },
     {
       lookupTimeoutMs: config.lookupTimeout,
@@ -140,7 +145,7 @@ export async function runRegistry(
       metrics,
       logger: log.child({ component: 'peers' }),
       sign: peerAuth?.sign,
-      tls: peerTls?.clientOptions,
+      http: peerHttp,
     },
     { lookupTimeout: config.lookupTimeout },
   );
@@ -199,7 +204,19 @@ export async function runRegistry(
     // Requests name their sender: a member seen with a new boot id gets its keys back at once.
     onCaller: (caller) => router.peerSeen(caller),
   });
-  const opsApp = buildOpsApp({ registry, ready });
+  // What this node really does for peers: does containerd ask us, does it keep layers (see
+  // node-check.ts). Requests from containerd are the mirror outcomes counted per request (peers'
+  // requests are not counted there).
+  const nodeCheck = createNodeCheck(
+    {
+      store,
+      runtime: store,
+      requestsSeen: async () =>
+        (await metrics.mirrorRequests.get()).values.reduce((sum, v) => sum + v.value, 0),
+    },
+    { mirroredRegistries: [...config.mirroredRegistries] },
+  );
+  const opsApp = buildOpsApp({ registry, ready, nodeReport: () => nodeCheck.latest() });
   const peerListener = peerTls
     ? createPeerListener(
         {
@@ -231,6 +248,7 @@ export async function runRegistry(
     await listen(registryApp, config.registryAddr);
     await router.start(running);
     await advertiser.start(running);
+    startNodeCheck(nodeCheck, { metrics, logger: log.child({ component: 'node-check' }) }, running);
     log.info(
       {
         registry: config.registryAddr,
@@ -257,6 +275,7 @@ export async function runRegistry(
     ]);
     // Withdrawn at once, so peers stop being sent here before the keys' TTL runs out.
     await router.close({ withdraw: true, signal: AbortSignal.timeout(3_000) }).catch(() => undefined);
+    peerHttp.close();
     store.close();
     await stopHashWorker();
     log.info('peili registry stopped');

@@ -12,8 +12,9 @@ export interface VersionInfo {
 }
 
 /**
- * The nearest package.json named `peili` above `from` (works from `mirror/src/` under tsx and from
- * `dist/mirror/src/` after tsc), and the directory holding it.
+ * The nearest package.json named `peili` (the daemon's, mirror/package.json) above `from`: found
+ * from `mirror/src/` under tsx, from `dist/mirror/src/` after `npm run build` (which copies it to
+ * `dist/mirror/`) and in the image (`/app`). Returns the directory holding it.
  */
 function findPackage(from: string): { dir: string; version: string } | undefined {
   for (let dir = from; ; dir = dirname(dir)) {
@@ -22,6 +23,14 @@ function findPackage(from: string): { dir: string; version: string } | undefined
       const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
       if (pkg.name === 'peili' && typeof pkg.version === 'string') return { dir, version: pkg.version };
     }
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
+/** The `.git` directory of the checkout holding `from` (in the package's folder or above it), if any. */
+function findGitDir(from: string): string | undefined {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, '.git'))) return join(dir, '.git');
     if (dirname(dir) === dir) return undefined;
   }
 }
@@ -48,7 +57,8 @@ export function readGitCommit(gitDir: string): string | undefined {
 export function versionInfo(env: Readonly<Record<string, string | undefined>> = process.env): VersionInfo {
   const pkg = findPackage(dirname(fileURLToPath(import.meta.url)));
   const fromEnv = env.PEILI_GIT_COMMIT?.trim();
-  const commit = fromEnv ? fromEnv : pkg ? readGitCommit(join(pkg.dir, '.git')) : undefined;
+  const gitDir = pkg ? findGitDir(pkg.dir) : undefined;
+  const commit = fromEnv ? fromEnv : gitDir ? readGitCommit(gitDir) : undefined;
   return { version: pkg?.version ?? '0.0.0-unknown', commit };
 }
 

@@ -38,8 +38,11 @@ describe('scripts/pins.env', () => {
     const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as {
       packages: Record<string, { version: string }>;
     };
-    assert.equal(lock.packages['node_modules/@pulumi/pulumi']?.version, pins.PULUMI_VERSION);
-    assert.equal(lock.packages['node_modules/@pulumi/kubernetes']?.version, pins.PULUMI_KUBERNETES_VERSION);
+    // As the infra/ workspace resolves them: its own node_modules first, then the hoisted ones.
+    const resolved = (name: string): string | undefined =>
+      (lock.packages[`infra/node_modules/${name}`] ?? lock.packages[`node_modules/${name}`])?.version;
+    assert.equal(resolved('@pulumi/pulumi'), pins.PULUMI_VERSION);
+    assert.equal(resolved('@pulumi/kubernetes'), pins.PULUMI_KUBERNETES_VERSION);
   });
 
   it('rejects a line that is not NAME=value', () => {

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../http/app.js';
 import { createRegistryService } from '../registry/registry-service.js';
-import { MemoryStore } from '../store/memory-store.js';
+import { MemoryStore } from '../../test-support/memory-store.js';
 import { hidePrivateContent } from './private-content.js';
 import { createUpstreamAccess } from './upstream-access.js';
 

@@ -2,7 +2,7 @@
 // records are invisible; content also pulled from a public registry stays visible.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MemoryStore } from '../store/memory-store.js';
+import { MemoryStore } from '../../test-support/memory-store.js';
 import { hidePrivateContent, isPrivateOnly, labelHost } from './private-content.js';
 
 const SOURCE = 'containerd.io/distribution.source.';

@@ -3,9 +3,9 @@
 // registries, are invisible. Requests that did not prove access upstream are served through this
 // view, so asking for a private digest under a public `ns` (or none) finds nothing, locally or at
 // peers (each peer applies the same view to the loop-guarded request it receives).
-import { distributionSources } from '../containerd/labels.js';
 import { normalizeRegistry } from '../oci/reference.js';
 import type { BlobInfo, ContentStore, Digest, ImageRecord, ReadRange } from '../store/content-store.js';
+import { distributionSources } from '../store/distribution-sources.js';
 
 /** Host without port, lower case, Docker Hub aliases folded: how containerd's labels name a registry. */
 export function labelHost(registry: string): string {

@@ -7,8 +7,7 @@
 import { createHash } from 'node:crypto';
 import { OciError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
-import { normalizeRegistry, parseRepository, parseTag } from '../oci/reference.js';
-import { upstreamBaseUrl } from '../registry/upstream-probe.js';
+import { normalizeRegistry, parseRepository, parseTag, upstreamBaseUrl } from '../oci/reference.js';
 
 /** What {@link AccessControl.authorize} needs to know about one registry request. */
 export interface AccessRequest {

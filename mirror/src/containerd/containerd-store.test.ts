@@ -11,7 +11,7 @@ import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Digest, StoreEvent } from '../store/content-store.js';
-import { collect } from '../store/content-store-conformance.js';
+import { collect } from '../../test-support/content-store-conformance.js';
 import { ContainerdError, createContainerdStore, findProtoDir } from './containerd-store.js';
 import type { ContainerdStore, ContainerdStoreOptions } from './containerd-store.js';
 

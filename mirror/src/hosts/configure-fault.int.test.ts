@@ -11,7 +11,12 @@ import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { cleanup } from './cleanup.js';
 import { configure } from './configure.js';
-import { assertConsistent, createCrashBed, liveOnly, snapshotTree } from './testing.js';
+import {
+  assertConsistent,
+  createCrashBed,
+  liveOnly,
+  snapshotTree,
+} from '../../test-support/hosts-fixtures.js';
 
 const run = promisify(execFile);
 const scratch = await mkdtemp(join(tmpdir(), 'peili-disk-fault-'));

@@ -6,7 +6,7 @@ import { after, beforeEach, describe, it } from 'node:test';
 import { cleanup } from './cleanup.js';
 import { configure, hostDirectoryAlias, HostsStateError, type ConfigureOptions } from './configure.js';
 import { BACKUP_MARKER, PEILI_HEADER } from './layout.js';
-import { buildFixtureTree, snapshotTree } from './testing.js';
+import { buildFixtureTree, snapshotTree } from '../../test-support/hosts-fixtures.js';
 
 const scratch = await mkdtemp(join(tmpdir(), 'peili-hosts-'));
 after(() => rm(scratch, { recursive: true, force: true }));
@@ -55,7 +55,7 @@ describe('configure', () => {
       '_default/hosts.toml': {
         kind: 'file',
         mode: '644',
-        content: `${PEILI_HEADER}\n\n[host.'${TARGET}']\ncapabilities = ['pull', 'resolve']\n`,
+        content: `${PEILI_HEADER}\n\n[host."${TARGET}"]\ncapabilities = [ "pull", "resolve" ]\n`,
       },
     });
   });
@@ -114,27 +114,27 @@ describe('configure', () => {
     assert.equal(
       live['docker.io/hosts.toml']!.content,
       `${PEILI_HEADER}
-server = 'https://registry-1.docker.io'
+server = "https://registry-1.docker.io"
 
-[host.'${TARGET}']
-capabilities = ['pull', 'resolve']
-dial_timeout = '300ms'
+[host."${TARGET}"]
+capabilities = [ "pull", "resolve" ]
+dial_timeout = "300ms"
 
 # Hosts of the previous configuration:
 
-[host.'https://mirror.corp.example:5000']
-capabilities = ['pull', 'resolve']
-ca = '_peili-certs/1-ca.crt'
-client = [['_peili-certs/2-client.cert', '_peili-certs/3-client.key']]
+[host."https://mirror.corp.example:5000"]
+capabilities = [ "pull", "resolve" ]
+ca = "_peili-certs/1-ca.crt"
+client = [ [ "_peili-certs/2-client.cert", "_peili-certs/3-client.key" ] ]
 `,
     );
     assert.equal(
       live['ghcr.io/hosts.toml']!.content,
-      `${PEILI_HEADER}\nserver = 'https://ghcr.io'\n\n[host.'${TARGET}']\ncapabilities = ['pull', 'resolve']\ndial_timeout = '300ms'\n`,
+      `${PEILI_HEADER}\nserver = "https://ghcr.io"\n\n[host."${TARGET}"]\ncapabilities = [ "pull", "resolve" ]\ndial_timeout = "300ms"\n`,
     );
     assert.equal(
       live['quay.io/hosts.toml']!.content,
-      `${PEILI_HEADER}\nserver = 'https://quay.io'\n\n[host.'https://quay-cache.corp.example']\nca = '_peili-certs/1-ca.pem'\nheader = { X-Team = 'infra' }\n`,
+      `${PEILI_HEADER}\nserver = "https://quay.io"\n\n[host."https://quay-cache.corp.example"]\nca = "_peili-certs/1-ca.pem"\n\n[host."https://quay-cache.corp.example".header]\nX-Team = "infra"\n`,
     );
   });
 
@@ -187,7 +187,7 @@ client = [['_peili-certs/2-client.cert', '_peili-certs/3-client.key']]
     ]);
     assert.match(
       await readFile(join(root, 'docker.io', 'hosts.toml'), 'utf8'),
-      /ca = '\/nonexistent\/ca.pem'/,
+      /ca = "\/nonexistent\/ca.pem"/,
     );
   });
 
@@ -224,7 +224,7 @@ client = [['_peili-certs/2-client.cert', '_peili-certs/3-client.key']]
     ]);
     assert.equal(
       live['reg.example:5000/hosts.toml']!.content,
-      `${PEILI_HEADER}\nserver = 'https://reg.example:5000'\n\n[host.'${TARGET}']\ncapabilities = ['pull', 'resolve']\n\n# Hosts of the previous configuration:\n\n[host.'https://alt:5000']\nca = '_peili-certs/1-ca.pem'\n`,
+      `${PEILI_HEADER}\nserver = "https://reg.example:5000"\n\n[host."${TARGET}"]\ncapabilities = [ "pull", "resolve" ]\n\n# Hosts of the previous configuration:\n\n[host."https://alt:5000"]\nca = "_peili-certs/1-ca.pem"\n`,
     );
     assert.deepEqual(['docker.io', 'reg.example:5000', '[::1]:5000', 'localhost:x'].map(hostDirectoryAlias), [
       undefined,

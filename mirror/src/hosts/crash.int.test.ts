@@ -12,7 +12,12 @@ import { after, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { cleanup } from './cleanup.js';
 import { configure } from './configure.js';
-import { assertConsistent, createCrashBed, liveOnly, snapshotTree } from './testing.js';
+import {
+  assertConsistent,
+  createCrashBed,
+  liveOnly,
+  snapshotTree,
+} from '../../test-support/hosts-fixtures.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const scratch = await mkdtemp(join(tmpdir(), 'peili-kill-'));

@@ -9,7 +9,12 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { cleanup } from './cleanup.js';
 import { configure } from './configure.js';
-import { assertConsistent, createCrashBed, liveOnly, snapshotTree } from './testing.js';
+import {
+  assertConsistent,
+  createCrashBed,
+  liveOnly,
+  snapshotTree,
+} from '../../test-support/hosts-fixtures.js';
 
 const scratch = await mkdtemp(join(tmpdir(), 'peili-crash-'));
 after(() => rm(scratch, { recursive: true, force: true }));

@@ -4,7 +4,7 @@ import { parse } from 'smol-toml';
 import { parseContainerdVersion, supportsDialTimeout } from './containerd-version.js';
 import { HostsTomlError, certPaths, mapCertPaths, parseHostsToml } from './existing.js';
 import { hasPeiliHeader, PEILI_HEADER } from './layout.js';
-import { defaultServer, formatValue, isLoopbackHost, renderHostsToml } from './render.js';
+import { defaultServer, isLoopbackHost, renderHostsToml } from './render.js';
 
 describe('renderHostsToml', () => {
   it('a named registry, containerd 1.7+', () => {
@@ -16,11 +16,11 @@ describe('renderHostsToml', () => {
         dialTimeoutMs: 200,
       }),
       `${PEILI_HEADER}
-server = 'https://registry-1.docker.io'
+server = "https://registry-1.docker.io"
 
-[host.'http://10.0.0.7:29999']
-capabilities = ['pull', 'resolve']
-dial_timeout = '200ms'
+[host."http://10.0.0.7:29999"]
+capabilities = [ "pull", "resolve" ]
+dial_timeout = "200ms"
 `,
     );
   });
@@ -35,11 +35,11 @@ dial_timeout = '200ms'
       }),
       `${PEILI_HEADER}
 
-[host.'http://10.0.0.7:29999']
-capabilities = ['pull']
+[host."http://10.0.0.7:29999"]
+capabilities = [ "pull" ]
 
-[host.'https://[fd00::7]:29999']
-capabilities = ['pull']
+[host."https://[fd00::7]:29999"]
+capabilities = [ "pull" ]
 `,
     );
   });
@@ -65,18 +65,21 @@ skip_verify = true
         existing,
       }),
       `${PEILI_HEADER}
-server = 'https://cache.example.com'
+server = "https://cache.example.com"
 skip_verify = true
 
-[host.'http://10.0.0.7:29999']
-capabilities = ['pull', 'resolve']
+[host."http://10.0.0.7:29999"]
+capabilities = [ "pull", "resolve" ]
 
 # Hosts of the previous configuration:
 
-[host.'https://mirror.example.com']
-capabilities = ['pull']
-ca = 'certs/ca.pem'
-header = { Authorization = 'Basic abc', X-Multi = ['a', 'b'] }
+[host."https://mirror.example.com"]
+capabilities = [ "pull" ]
+ca = "certs/ca.pem"
+
+[host."https://mirror.example.com".header]
+Authorization = "Basic abc"
+X-Multi = [ "a", "b" ]
 `,
     );
   });
@@ -91,7 +94,7 @@ header = { Authorization = 'Basic abc', X-Multi = ['a', 'b'] }
         dialTimeoutMs: undefined,
         existing,
       }),
-      `${PEILI_HEADER}\nserver = 'https://quay.io'\n\n[host.'https://quay-mirror:5000']\n`,
+      `${PEILI_HEADER}\nserver = "https://quay.io"\n\n[host."https://quay-mirror:5000"]\n`,
     );
   });
 
@@ -141,27 +144,37 @@ describe('servers and values', () => {
     assert.equal(isLoopbackHost('localhost.example.com'), false);
   });
 
-  const values: [Parameters<typeof formatValue>[0], string][] = [
-    ['plain', "'plain'"],
-    ["it's", `"it's"`],
-    ['line\nbreak', '"line\\nbreak"'],
-    [true, 'true'],
-    [42, '42'],
-    [1.25, '1.25'],
-    [Infinity, 'inf'],
-    [
-      [
-        ['a', 'b'],
-        ['c', 'd'],
-      ],
-      "[['a', 'b'], ['c', 'd']]",
-    ],
-    [{ 'a b': 'c' }, "{ 'a b' = 'c' }"],
-    [{}, '{}'],
-  ];
-  for (const [value, text] of values) {
-    it(`formatValue ${text}`, () => assert.equal(formatValue(value), text));
-  }
+  it('every TOML value of a previous configuration survives the rewrite', () => {
+    const previous = `server = "https://r"
+when = 1979-05-27T07:32:00Z
+[host."https://a"]
+plain = 'plain'
+quote = "it's"
+lines = "line\\nbreak"
+yes = true
+n = 42
+f = 1.25
+big = inf
+pairs = [["a", "b"], ["c", "d"]]
+inline = { "a b" = "c", nested = { d = [] } }
+empty = {}
+`;
+    const existing = parseHostsToml(previous);
+    const text = renderHostsToml({
+      registry: 'r',
+      mirrorTargets: ['http://m:1'],
+      resolve: true,
+      dialTimeoutMs: undefined,
+      existing,
+    });
+    const before = parse(previous) as { host: Record<string, unknown> };
+    const after = parse(text) as { host: Record<string, unknown> };
+    assert.deepEqual(after.host['https://a'], before.host['https://a']);
+    assert.deepEqual(
+      (after as unknown as { when: unknown }).when,
+      (before as unknown as { when: unknown }).when,
+    );
+  });
 });
 
 describe('parseHostsToml', () => {

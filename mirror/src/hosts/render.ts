@@ -1,5 +1,6 @@
 // Pure rendering of containerd hosts.toml files. containerd tries `[host.…]` tables in file order,
 // then `server`; so our mirror comes first, then any hosts kept from the previous configuration.
+import { stringify } from 'smol-toml';
 import { defaultUpstreamUrl } from '../oci/reference.js';
 import { PEILI_HEADER } from './layout.js';
 
@@ -10,7 +11,7 @@ export interface TomlTable {
   readonly [key: string]: TomlValue;
 }
 
-/** One `[host.'<url>']` table. */
+/** One `[host."<url>"]` table. */
 export interface HostTable {
   readonly url: string;
   readonly table: TomlTable;
@@ -45,60 +46,30 @@ export { isLoopbackHost } from '../oci/reference.js';
 
 /** Renders a complete hosts.toml, starting with Peili's header line. */
 export function renderHostsToml(options: RenderOptions): string {
-  const lines = [PEILI_HEADER];
   const top: Record<string, TomlValue> = {};
   if (options.registry !== undefined) top.server = defaultServer(options.registry);
   // A previous file's own `server` (and the settings that go with it) wins: it may be a
   // pull-through cache or a private endpoint the node relies on.
   for (const [key, value] of Object.entries(options.existing?.top ?? {})) top[key] = value;
-  for (const [key, value] of Object.entries(top)) lines.push(`${formatKey(key)} = ${formatValue(value)}`);
+  const sections = [PEILI_HEADER + '\n' + (Object.keys(top).length > 0 ? stringify(top) : '')];
 
-  const ours = new Set(options.mirrorTargets);
+  const ours: Record<string, TomlTable> = {};
   for (const target of options.mirrorTargets) {
-    const table: Record<string, TomlValue> = {
+    ours[target] = {
       capabilities: options.resolve ? ['pull', 'resolve'] : ['pull'],
+      ...(options.dialTimeoutMs !== undefined ? { dial_timeout: `${options.dialTimeoutMs}ms` } : {}),
     };
-    if (options.dialTimeoutMs !== undefined) table.dial_timeout = `${options.dialTimeoutMs}ms`;
-    lines.push('', ...formatHost({ url: target, table }));
   }
-  const kept = (options.existing?.hosts ?? []).filter((host) => !ours.has(host.url));
-  if (kept.length > 0 && options.mirrorTargets.length > 0)
-    lines.push('', '# Hosts of the previous configuration:');
-  for (const host of kept) lines.push('', ...formatHost(host));
-  return lines.join('\n') + '\n';
-}
-
-function formatHost(host: HostTable): string[] {
-  const lines = [`[host.${formatKey(host.url)}]`];
-  for (const [key, value] of Object.entries(host.table))
-    lines.push(`${formatKey(key)} = ${formatValue(value)}`);
-  return lines;
-}
-
-/** A TOML key: bare when it can be, else a quoted string. */
-export function formatKey(key: string): string {
-  return /^[A-Za-z0-9_-]+$/.test(key) ? key : formatString(key);
-}
-
-function formatString(text: string): string {
-  // Literal strings read best; fall back to a basic string (JSON escapes are valid TOML escapes).
-  // eslint-disable-next-line no-control-regex
-  return /^[^'\u0000-\u001f\u007f]*$/.test(text) ? `'${text}'` : JSON.stringify(text);
-}
-
-/** A TOML value on one line (nested tables become inline tables). */
-export function formatValue(value: TomlValue): string {
-  if (typeof value === 'string') return formatString(value);
-  if (typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  if (typeof value === 'number') {
-    if (Number.isInteger(value)) return String(value);
-    if (Number.isNaN(value)) return 'nan';
-    if (!Number.isFinite(value)) return value > 0 ? 'inf' : '-inf';
-    return String(value);
+  if (options.mirrorTargets.length > 0) sections.push(stringify({ host: ours }));
+  const targets = new Set(options.mirrorTargets);
+  const kept = (options.existing?.hosts ?? []).filter((host) => !targets.has(host.url));
+  if (kept.length > 0) {
+    const hosts = stringify({ host: Object.fromEntries(kept.map((host) => [host.url, host.table])) });
+    sections.push(
+      options.mirrorTargets.length > 0 ? `# Hosts of the previous configuration:\n\n${hosts}` : hosts,
+    );
   }
-  if (value instanceof Date) return value.toISOString();
-  if (Array.isArray(value)) return `[${(value as readonly TomlValue[]).map(formatValue).join(', ')}]`;
-  const entries = Object.entries(value as TomlTable);
-  if (entries.length === 0) return '{}';
-  return `{ ${entries.map(([k, v]) => `${formatKey(k)} = ${formatValue(v)}`).join(', ')} }`;
+  // smol-toml writes the tables in key order, which is insertion order here (URLs are never
+  // integer-like keys): containerd tries the hosts in file order.
+  return sections.join('\n');
 }

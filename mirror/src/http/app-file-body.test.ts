@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { get, type IncomingMessage } from 'node:http';
+import { get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { addAbortSignal } from 'node:stream';
 import { join } from 'node:path';
@@ -57,12 +57,14 @@ describe('serving file-backed blobs', () => {
       { maxConcurrentRequests: 1 },
     );
     closeApp = () => app.close();
+    server = app.server;
     await app.listen({ host: HOST, port: 0 });
     const address = app.server.address() as { port: number };
     url = `http://${HOST}:${address.port}/v2/library/app/blobs/${digest}?ns=docker.io`;
   });
 
   let closeApp: () => Promise<void> = async () => {};
+  let server: Server;
   after(async () => {
     await closeApp();
     rmSync(dir, { recursive: true, force: true });
@@ -105,6 +107,11 @@ describe('serving file-backed blobs', () => {
   });
 
   it('survives a client that leaves mid-blob: file closed, the request slot freed', async () => {
+    // Resolves once the server saw the response close: every 'close' listener (the request
+    // slot's included) has run by then, as they run in the same emit.
+    const responseClosed = new Promise<void>((resolve) =>
+      server.once('request', (_request, response: ServerResponse) => response.once('close', () => resolve())),
+    );
     await new Promise<void>((resolve) => {
       const req = get(url, { agent: false }, (response) => {
         response.once('data', () => {
@@ -116,8 +123,8 @@ describe('serving file-backed blobs', () => {
     });
     const body = opened.at(-1)!;
     if (!body.closed) await new Promise((resolve) => body.once('close', resolve));
+    await responseClosed;
     // With one request slot, the next request is served only if the aborted one released it.
-    await new Promise((resolve) => setTimeout(resolve, 50));
     const { response, body: bytes } = await fetchBody();
     assert.equal(response.statusCode, 200);
     assert.ok(bytes.equals(content));

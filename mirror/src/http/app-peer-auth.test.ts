@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createPeerAuth } from '../peer-auth/peer-auth.js';
 import { createRegistryService } from '../registry/registry-service.js';
-import { MemoryStore } from '../store/memory-store.js';
+import { MemoryStore } from '../../test-support/memory-store.js';
 import { buildApp } from './app.js';
 
 const SECRET = 'a-cluster-secret-of-32-bytes-xxx';

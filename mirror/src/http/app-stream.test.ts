@@ -149,7 +149,12 @@ describe('streaming a large blob through a real socket', () => {
       }
       consumed += data.length;
     }
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Wait until the server stops reading from the store (it never would without backpressure,
+    // until the whole blob is read): no progress over a few turns of the event loop.
+    for (let before = -1; before !== store.produced; ) {
+      before = store.produced;
+      for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+    }
     const ahead = store.produced - consumed;
     t.diagnostic(
       `client took ${(consumed / MiB).toFixed(1)} MiB; store produced ${(store.produced / MiB).toFixed(1)} MiB`,

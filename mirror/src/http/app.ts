@@ -9,6 +9,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Metrics } from '../metrics/metrics.js';
+import { MIRRORED_HEADER } from '../peer-transport/headers.js';
 import { OciError, isOciError, unsupportedMethod } from '../oci/errors.js';
 import type { AccessControl } from '../access/upstream-access.js';
 import type { RegistryService, ServeResult } from '../registry/registry-service.js';
@@ -16,8 +17,6 @@ import { FileBody } from '../store/file-body.js';
 import { processReclaimer, type BufferReclaimer } from './buffer-reclaim.js';
 import { parseRegistryPath, routePattern, type RegistryPath, type RoutePattern } from './registry-path.js';
 
-/** The loop-guard header a peer sets on every registry request it sends to another node. */
-export const MIRRORED_HEADER = 'x-peili-mirrored';
 /** The version header every registry response carries. */
 export const API_VERSION_HEADER = 'docker-distribution-api-version';
 

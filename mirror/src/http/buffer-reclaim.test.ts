@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { createRegistryService } from '../registry/registry-service.js';
 import type { ContentStore } from '../store/content-store.js';
-import { MemoryStore } from '../store/memory-store.js';
+import { MemoryStore } from '../../test-support/memory-store.js';
 import { buildApp } from './app.js';
 import { createBufferReclaimer, exposedYoungCollection, RECLAIM_DEFAULTS } from './buffer-reclaim.js';
 

@@ -53,6 +53,23 @@ describe('buildOpsApp', () => {
     });
   }
 
+  it('GET /readyz?verbose adds the node report as JSON, with the same status', async () => {
+    const registry = new Registry();
+    const report = { mirror: 'configured', layers: 'discarded', runtime: 'containerd 2.1.5' };
+    const app = buildOpsApp({ registry, ready: () => false, nodeReport: () => report });
+    after(() => app.close());
+    const res = await app.inject({ method: 'GET', url: '/readyz?verbose' });
+    assert.equal(res.statusCode, 503);
+    assert.match(String(res.headers['content-type']), /^application\/json/);
+    assert.deepEqual(res.json(), { ready: false, node: report });
+    const plain = buildOpsApp({ registry, ready: () => true });
+    after(() => plain.close());
+    assert.deepEqual((await plain.inject({ method: 'GET', url: '/readyz?verbose' })).json(), {
+      ready: true,
+      node: null,
+    });
+  });
+
   it('GET /livez is 200 even when not ready', async () => {
     const { app } = opsApp(() => false);
     const res = await app.inject({ method: 'GET', url: '/livez' });

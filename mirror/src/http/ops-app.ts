@@ -10,6 +10,8 @@ export interface OpsAppDeps {
   readonly ready: () => boolean | Promise<boolean>;
   /** Structured JSON logs; `false` (the default) disables logging. */
   readonly logger?: AppLoggerOptions | false;
+  /** The node check's latest report, shown by `/readyz?verbose` (mirror/src/node-check). */
+  readonly nodeReport?: () => unknown;
 }
 
 /** Builds the operations endpoint: `/metrics` (Prometheus text format), `/readyz` (200/503), `/livez` (200). */
@@ -34,10 +36,12 @@ export function buildOpsApp(deps: OpsAppDeps): FastifyInstance {
       request.log.warn({ err: error }, 'readiness check failed');
       ready = false;
     }
-    return reply
-      .code(ready ? 200 : 503)
-      .type('text/plain; charset=utf-8')
-      .send(ready ? 'ok\n' : 'not ready\n');
+    reply.code(ready ? 200 : 503);
+    // `?verbose`: the same status, with what the daemon knows about its node (read by the stack's
+    // health output through the apiserver's pod proxy).
+    if ((request.query as Record<string, unknown>).verbose !== undefined)
+      return reply.send({ ready, node: deps.nodeReport?.() ?? null });
+    return reply.type('text/plain; charset=utf-8').send(ready ? 'ok\n' : 'not ready\n');
   });
 
   app.get('/livez', async (_request, reply) => reply.type('text/plain; charset=utf-8').send('ok\n'));

@@ -1,3 +1,4 @@
+import { EventEmitter, once } from 'node:events';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
@@ -9,13 +10,14 @@ import { after, before, describe, it } from 'node:test';
 import type { AccessControl } from '../access/upstream-access.js';
 import { createPeerAuth } from '../peer-auth/peer-auth.js';
 import { createPeerTls, type PeerTls } from '../peer-tls/peer-tls.js';
-import { createTestCa, type TestCert } from '../peer-tls/testing.js';
+import { createTestCa, type TestCert } from '../../test-support/test-ca.js';
 import type { PeerSource } from '../registry/peer-source.js';
 import { createRegistryService } from '../registry/registry-service.js';
 import { createIndexStore } from '../routing/index-store.js';
-import { createHttpPeerClient, PeerCallError } from '../routing/peer-client.js';
+import { PeerError } from '../peer-transport/peer-error.js';
+import { createHttpPeerClient } from '../routing/peer-client.js';
 import { buildPeerApp } from '../routing/peer-server.js';
-import { MemoryStore } from '../store/memory-store.js';
+import { MemoryStore } from '../../test-support/memory-store.js';
 import { buildApp } from './app.js';
 import { createPeerListener, type PeerListener } from './peer-listener.js';
 
@@ -83,6 +85,7 @@ describe('the mutual-TLS peer listener', () => {
   let port: number;
   let routerUrl: string;
   const refused: string[] = [];
+  const refusals = new EventEmitter();
   const asked: string[] = [];
   const store = new MemoryStore();
   const blob = store.addBlob(Buffer.from('layer bytes over TLS'), {
@@ -109,7 +112,10 @@ describe('the mutual-TLS peer listener', () => {
       {
         tls: peerTls.serverOptions,
         checkPeer: (socket) => peerTls.checkPeer(socket),
-        onRefused: (reason) => refused.push(reason),
+        onRefused: (reason) => {
+          refused.push(reason);
+          refusals.emit('refused');
+        },
       },
     );
     await listener.listen('127.0.0.1', 0);
@@ -198,7 +204,7 @@ describe('the mutual-TLS peer listener', () => {
         return true;
       });
       if (refusal.server === undefined) return;
-      for (let i = 0; i < 100 && refused.length === before; i++) await new Promise((r) => setTimeout(r, 10));
+      if (refused.length === before) await once(refusals, 'refused');
       assert.equal(refused.length, before + 1, refused.slice(before).join('; '));
       assert.match(refused[before]!, refusal.server);
     });
@@ -207,13 +213,13 @@ describe('the mutual-TLS peer listener', () => {
   it('the peer client reports a refused handshake as a network failure with its code', async () => {
     const client = createHttpPeerClient({ tls: { ...peerTls.clientOptions, ca: otherCaCert } });
     await assert.rejects(client.lookup(routerUrl, blob.digest), {
-      name: 'PeerCallError',
+      name: 'PeerError',
       reason: 'network',
       message: `GET /peili/v1/lookup?key=${encodeURIComponent(blob.digest)}: SELF_SIGNED_CERT_IN_CHAIN`,
     });
     const plain = createHttpPeerClient();
     await assert.rejects(plain.lookup(routerUrl, blob.digest), (error: unknown) => {
-      assert.ok(error instanceof PeerCallError);
+      assert.ok(error instanceof PeerError);
       assert.equal(error.reason, 'network');
       return true;
     });
@@ -226,7 +232,7 @@ describe('the mutual-TLS peer listener', () => {
       const { port: plainPort } = plainRouter.server.address() as AddressInfo;
       const client = createHttpPeerClient({ tls: peerTls.clientOptions });
       await assert.rejects(client.lookup(`https://127.0.0.1:${plainPort}`, blob.digest), {
-        name: 'PeerCallError',
+        name: 'PeerError',
         reason: 'network',
         message: `GET /peili/v1/lookup?key=${encodeURIComponent(blob.digest)}: EPROTO`,
       });

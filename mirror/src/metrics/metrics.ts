@@ -32,6 +32,10 @@ export interface Metrics {
   readonly ready: Gauge<never>;
   /** Bytes of new blobs that entered the local store, by how they arrived: peer|upstream. */
   readonly ingestedBytes: Counter<'via'>;
+  /** The node check (mirror/src/node-check): 1 for the current state of each check, 0 for the others. */
+  readonly nodeCheck: Gauge<'check' | 'state'>;
+  /** 1, labelled with the container runtime and its version as containerd reports it. */
+  readonly runtimeInfo: Gauge<'runtime' | 'version'>;
 }
 
 /** Prefix of every metric name the daemon exports. */
@@ -129,6 +133,18 @@ export function createMetrics(registry: Registry, options: { defaultMetrics?: bo
       name: `${METRIC_PREFIX}ingested_bytes_total`,
       help: 'Bytes of new blobs that entered the local store, by how they arrived (peer, upstream).',
       labelNames: ['via'],
+      registers,
+    }),
+    nodeCheck: new Gauge({
+      name: `${METRIC_PREFIX}node_check`,
+      help: 'Node check: 1 for the current state of each check (mirror: configured|not-configured|unknown; layers: kept|discarded|unknown).',
+      labelNames: ['check', 'state'],
+      registers,
+    }),
+    runtimeInfo: new Gauge({
+      name: `${METRIC_PREFIX}runtime_info`,
+      help: 'The container runtime of the node and its version (value 1).',
+      labelNames: ['runtime', 'version'],
       registers,
     }),
   };

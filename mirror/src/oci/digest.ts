@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { Digest } from '../store/content-store.js';
 import { OciError } from './errors.js';
+
+/** A content digest such as `sha256:<64 hex>`; always validated before it is used as a key or path. */
+export type Digest = `${string}:${string}`;
 
 /** Digest algorithms the mirror serves, with the length of their lowercase hex encoding. */
 export const DIGEST_ALGORITHMS = { sha256: 64, sha512: 128 } as const;

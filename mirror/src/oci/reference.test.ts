@@ -11,6 +11,7 @@ import {
   parseRegistryHost,
   parseRepository,
   parseTag,
+  upstreamBaseUrl,
 } from './reference.js';
 
 function rejects(fn: () => unknown, code: string, message: string): void {
@@ -198,5 +199,23 @@ describe('defaultUpstreamUrl', () => {
   ];
   for (const [registry, url] of cases) {
     it(`${registry} → ${url}`, () => assert.equal(defaultUpstreamUrl(registry), url));
+  }
+});
+
+describe('upstreamBaseUrl', () => {
+  const cases: [string, Record<string, string>, string][] = [
+    ['docker.io', {}, 'https://registry-1.docker.io'],
+    ['index.docker.io', {}, 'https://registry-1.docker.io'],
+    ['ghcr.io', {}, 'https://ghcr.io'],
+    ['registry.example.com:8443', {}, 'https://registry.example.com:8443'],
+    ['127.0.0.1:5000', {}, 'http://127.0.0.1:5000'],
+    ['127.0.6.3', {}, 'http://127.0.6.3'],
+    ['localhost:5000', {}, 'http://localhost:5000'],
+    ['[::1]:5000', {}, 'http://[::1]:5000'],
+    ['127.example.com', {}, 'https://127.example.com'],
+    ['ghcr.io', { 'ghcr.io': 'http://127.0.6.30:1234/' }, 'http://127.0.6.30:1234'],
+  ];
+  for (const [registry, overrides, want] of cases) {
+    it(`${registry} → ${want}`, () => assert.equal(upstreamBaseUrl(registry, overrides), want));
   }
 });

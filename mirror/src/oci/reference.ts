@@ -131,3 +131,10 @@ export function defaultUpstreamUrl(registry: string): string {
   if (DOCKER_HUB_ALIASES.includes(registry)) return 'https://registry-1.docker.io';
   return `${isLoopbackHost(registry) ? 'http' : 'https'}://${registry}`;
 }
+
+/** The base URL containerd would use for a registry host, unless `overrides` names another. */
+export function upstreamBaseUrl(registry: string, overrides: Readonly<Record<string, string>> = {}): string {
+  const override = overrides[registry];
+  if (override !== undefined) return override.replace(/\/+$/, '');
+  return defaultUpstreamUrl(registry);
+}

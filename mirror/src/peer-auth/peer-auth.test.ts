@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createPeerAuth, PEER_AUTH_HEADER } from './peer-auth.js';
+import { PEER_AUTH_HEADER } from '../peer-transport/headers.js';
+import { createPeerAuth } from './peer-auth.js';
 
 const SECRET = 'a-cluster-secret-of-32-bytes-xxx';
 

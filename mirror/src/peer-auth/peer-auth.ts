@@ -2,9 +2,7 @@
 // (peer protocol and loop-guarded registry fetches) carries an HMAC over what it asks, so a pod
 // that is not a Peili daemon can neither poison the index nor read through the loop guard.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-
-/** Header carrying the signature: `v1 t=<unix ms> s=<hex hmac>`. */
-export const PEER_AUTH_HEADER = 'x-peili-auth';
+import { PEER_AUTH_HEADER } from '../peer-transport/headers.js';
 
 /** Shortest secret accepted, in bytes: an HMAC key shorter than this is guessable. */
 export const MIN_SECRET_BYTES = 16;

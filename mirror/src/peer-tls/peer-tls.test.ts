@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { connect, createServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { createPeerTls, loadPeerTls, PeerTlsError, type PeerTlsMaterial } from './peer-tls.js';
-import { createTestCa, type TestCa, type TestCert } from './testing.js';
+import { createTestCa, type TestCa, type TestCert } from '../../test-support/test-ca.js';
 
 const NAME = 'peili-peer.test';
 

@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate, type TLSSocket, type TlsOptions } from 'node:tls';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import type { PeerTlsClientOptions } from '../peer-transport/peer-http-client.js';
 
 /** The lowest TLS version spoken between peers: both ends are Peili, nothing older to support. */
 export const PEER_TLS_MIN_VERSION = 'TLSv1.3';
@@ -52,16 +53,6 @@ export class PeerTlsError extends Error {
   override readonly name = 'PeerTlsError';
 }
 
-/** TLS options of a connection to a peer: a subset of `tls.ConnectionOptions`. */
-export interface PeerTlsClientOptions {
-  readonly ca: string;
-  readonly cert: string;
-  readonly key: string;
-  /** The identity name: sent as SNI and checked against the server's certificate. */
-  readonly servername: string;
-  readonly minVersion: typeof PEER_TLS_MIN_VERSION;
-}
-
 /** Peer TLS, validated: options for listeners and clients, and the name check of accepted peers. */
 export interface PeerTls {
   /** The identity name every peer certificate carries. */
@@ -69,7 +60,7 @@ export interface PeerTls {
   /** Listener options: present our certificate, require a client certificate issued by the CA. */
   readonly serverOptions: Readonly<TlsOptions>;
   /** Client options: verify the server against the CA and the name, present our certificate. */
-  readonly clientOptions: PeerTlsClientOptions;
+  readonly clientOptions: Readonly<PeerTlsClientOptions>;
   /**
    * Checks the certificate a connected client presented (already verified against the CA by the
    * handshake): undefined when it carries the identity name, else why not.
@@ -157,7 +148,7 @@ export function createPeerTls(
     rejectUnauthorized: true,
     minVersion: PEER_TLS_MIN_VERSION,
   });
-  const clientOptions: PeerTlsClientOptions = Object.freeze({
+  const clientOptions: Readonly<PeerTlsClientOptions> = Object.freeze({
     ca: material.ca,
     cert: material.cert,
     key: material.key,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../clock/clock.js';
+import { ManualClock } from '../../test-support/manual-clock.js';
 import { createLatencyTracker, hedge, HedgeExhaustedError } from './hedging.js';
 
 async function* list<T>(items: readonly T[]): AsyncGenerator<T> {
@@ -50,22 +51,34 @@ describe('createLatencyTracker', () => {
   });
 });
 
+/** Lets the promises that fired timers resolved run on (the candidates' async iteration included). */
+async function flush(): Promise<void> {
+  for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+}
+
 describe('hedge', () => {
   it('starts the next candidate after the delay and takes the first success', async () => {
+    const clock = new ManualClock(0);
     const started: string[] = [];
     const aborted: string[] = [];
     const latency: Record<string, number> = { slow: 3_000, fast: 10 };
-    const began = performance.now();
-    const won = await hedge(
+    const pending = hedge(
       list(['slow', 'fast']),
       async (name, signal) => {
         started.push(name);
         signal.addEventListener('abort', () => aborted.push(name));
-        await sleep(latency[name], undefined, { signal });
+        await sleep(clock, latency[name]!, signal);
         return name.toUpperCase();
       },
-      { delay: () => 20 },
+      { delay: () => 20, clock },
     );
+    await flush();
+    assert.deepEqual(started, ['slow']);
+    await clock.tick(20);
+    await flush();
+    assert.deepEqual(started, ['slow', 'fast'], 'the next one starts at the delay');
+    await clock.tick(10);
+    const won = await pending;
     assert.deepEqual(
       { value: won.value, candidate: won.candidate, index: won.index },
       {
@@ -76,36 +89,41 @@ describe('hedge', () => {
     );
     assert.deepEqual(started, ['slow', 'fast']);
     assert.deepEqual(aborted, ['slow']);
-    assert.ok(performance.now() - began < 2_000, 'did not wait for the slow candidate');
+    assert.equal(clock.now(), 30, 'did not wait for the slow candidate');
   });
 
   it('does not start a second candidate when the first answers within the delay', async () => {
+    const clock = new ManualClock(0);
     const started: string[] = [];
-    const won = await hedge(
+    const pending = hedge(
       list(['a', 'b']),
       async (name) => {
         started.push(name);
-        await sleep(5);
+        await sleep(clock, 5);
         return name;
       },
-      { delay: () => 5_000 },
+      { delay: () => 5_000, clock },
     );
+    await flush();
+    await clock.tick(5);
+    const won = await pending;
     assert.equal(won.value, 'a');
     assert.deepEqual(started, ['a']);
   });
 
   it('moves on at once when a candidate fails', async () => {
-    const began = performance.now();
-    const won = await hedge(
+    // The clock never moves: only the failure can start the second candidate.
+    const pending = hedge(
       list(['bad', 'good']),
       async (name) => {
         if (name === 'bad') throw new Error('refused');
         return name;
       },
-      { delay: () => 5_000 },
+      { delay: () => 5_000, clock: new ManualClock(0) },
     );
-    assert.equal(won.value, 'good');
-    assert.ok(performance.now() - began < 2_000);
+    const first = await Promise.race([pending, flush().then(() => 'still pending')]);
+    assert.notEqual(first, 'still pending');
+    assert.equal((await pending).value, 'good');
   });
 
   it('rejects with every error when all candidates fail', async () => {
@@ -137,26 +155,36 @@ describe('hedge', () => {
   });
 
   it('disposes values that arrive after the winner', async () => {
+    const clock = new ManualClock(0);
     const disposed: string[] = [];
-    const won = await hedge(
+    const pending = hedge(
       list(['late', 'winner']),
       async (name) => {
         // `late` ignores its abort signal and still produces a value afterwards.
-        await sleep(name === 'late' ? 60 : 5);
+        await sleep(clock, name === 'late' ? 60 : 5);
         return name;
       },
-      { delay: () => 10, dispose: (v) => disposed.push(v) },
+      { delay: () => 10, dispose: (v) => disposed.push(v), clock },
     );
+    await flush();
+    await clock.tick(10);
+    await flush();
+    await clock.tick(5);
+    const won = await pending;
     assert.equal(won.value, 'winner');
-    await sleep(80);
+    assert.deepEqual(disposed, []);
+    await clock.tick(45);
+    await flush();
     assert.deepEqual(disposed, ['late']);
   });
 
   it('rejects with the reason of the outer signal', async () => {
     const controller = new AbortController();
-    const pending = hedge(list(['a']), (name, signal) => sleep(1_000, name, { signal }), {
+    const clock = new ManualClock(0);
+    const pending = hedge(list(['a']), (name, signal) => sleep(clock, 1_000, signal).then(() => name), {
       delay: () => 1_000,
       signal: controller.signal,
+      clock,
     });
     controller.abort(new Error('client went away'));
     await assert.rejects(pending, { message: 'client went away' });

@@ -1,3 +1,5 @@
+import { systemClock, type Clock, type ClockTimer } from '../clock/clock.js';
+
 /** Options of a {@link LatencyTracker}: which percentile of how many recent samples, and its bounds. */
 export interface LatencyTrackerOptions {
   /** Percentile of the recent samples used as the hedge delay, in (0, 1]. @default 0.9 */
@@ -65,6 +67,8 @@ export interface HedgeOptions<T> {
   readonly signal?: AbortSignal;
   /** Releases a value that lost the race (e.g. destroys a response body that arrived too late). */
   readonly dispose?: (value: T) => void;
+  /** Times the hedge delay. @default systemClock */
+  readonly clock?: Clock;
 }
 
 /** The winner of a {@link hedge} race. */
@@ -99,11 +103,12 @@ export function hedge<C, T>(
     let exhausted = false;
     let settled = false;
     let pulling = false;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: ClockTimer | undefined;
+    const clock = options.clock ?? systemClock;
 
     const finish = (): void => {
       settled = true;
-      if (timer) clearTimeout(timer);
+      timer?.cancel();
       options.signal?.removeEventListener('abort', onAbort);
     };
     const onAbort = (): void => {
@@ -119,8 +124,8 @@ export function hedge<C, T>(
       }
     };
     const armTimer = (): void => {
-      if (timer) clearTimeout(timer);
-      timer = setTimeout(() => void startNext(), options.delay());
+      timer?.cancel();
+      timer = clock.setTimeout(() => void startNext(), options.delay());
     };
     const startNext = async (): Promise<void> => {
       if (settled || exhausted || pulling) return;

@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import type { LookupOptions, PeerLocation, Router } from '../routing/router.js';
 import type { Digest } from '../store/content-store.js';
+import { ManualClock } from '../../test-support/manual-clock.js';
 import { createPeerSource } from './peer-fetch.js';
 
 const BLOB = Buffer.alloc(300_000, 3);
@@ -61,14 +62,15 @@ const signal = (): AbortSignal => AbortSignal.timeout(10_000);
 describe('peer fetch with a corrupt holder (containerd resumes and retries)', () => {
   it('never asks the only holder again for a digest it served corrupt: resume and retry miss', async () => {
     const bad = await startPeer('127.0.42.1', true);
-    const source = createPeerSource({ router: router([bad]) }, { coolDownBase: 10 });
+    const clock = new ManualClock();
+    const source = createPeerSource({ router: router([bad]), clock }, { coolDownBase: 10 });
     const first = await source.blob(request, signal());
     assert.ok(first);
     await assert.rejects(collect(first.stream), {
       message: `blob ${DIGEST} from peers does not match its digest`,
     });
     // containerd's resume of the cut download, then its fresh retry, then a HEAD: all misses.
-    await new Promise((resolve) => setTimeout(resolve, 50)); // past the 10 ms cool-down
+    clock.advance(50); // past the 10 ms cool-down
     assert.equal(await source.blob({ ...request, range: { start: 250_000 } }, signal()), undefined);
     assert.equal(await source.blob(request, signal()), undefined);
     assert.equal(await source.blobSize(request, signal()), undefined);
@@ -78,13 +80,14 @@ describe('peer fetch with a corrupt holder (containerd resumes and retries)', ()
   it('sends the retry to an intact holder and completes with the right bytes', async () => {
     const bad = await startPeer('127.0.42.2', true);
     const good = await startPeer('127.0.42.3', false);
-    const source = createPeerSource({ router: router([bad, good]) }, { coolDownBase: 10 });
+    const clock = new ManualClock();
+    const source = createPeerSource({ router: router([bad, good]), clock }, { coolDownBase: 10 });
     // The lookup lists the corrupt holder first, so the first attempt goes to it.
     const first = await source.blob(request, signal());
     assert.ok(first);
     assert.equal(first.peerId, bad.id);
     await assert.rejects(collect(first.stream));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    clock.advance(50); // past the 10 ms cool-down
     const retry = await source.blob(request, signal());
     assert.ok(retry);
     assert.equal(retry.peerId, good.id);

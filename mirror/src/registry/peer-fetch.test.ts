@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import { once } from 'node:events';
 import type { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,6 +10,8 @@ import { Registry } from 'prom-client';
 import { createMetrics, type Metrics } from '../metrics/metrics.js';
 import type { LookupOptions, PeerLocation, Router } from '../routing/router.js';
 import type { Digest } from '../store/content-store.js';
+import type { Clock } from '../clock/clock.js';
+import { ManualClock } from '../../test-support/manual-clock.js';
 import { createPeerSource, type PeerFetchOptions } from './peer-fetch.js';
 
 const sha256 = (bytes: Uint8Array): Digest => `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -64,6 +67,8 @@ interface Content {
 class TestPeer {
   readonly seen: SeenRequest[] = [];
   written = 0;
+  /** A response is waiting for its connection to drain (the client stopped reading). */
+  blocked = false;
   /** TCP connections accepted so far (keep-alive reuse keeps this low). */
   connections = 0;
   private server: Server | undefined;
@@ -160,8 +165,10 @@ class TestPeer {
       const piece = body.subarray(offset, Math.min(offset + chunk, limit));
       this.written += piece.length;
       if (!res.write(piece)) {
+        this.blocked = true;
         await new Promise<void>((resolve) => {
           const done = (): void => {
+            this.blocked = false;
             res.off('drain', done);
             res.off('close', done);
             resolve();
@@ -173,11 +180,27 @@ class TestPeer {
       if (res.destroyed) return;
     }
     if (b.kind === 'dies' && limit < body.length) {
+      // Dies after its bytes left: once the writes are flushed to the socket (Node 22+ would
+      // otherwise drop what is still queued in the stream when the socket is destroyed).
+      await new Promise<void>((resolve) => res.write('', () => resolve()));
       res.socket?.destroy();
       return;
     }
     if (b.kind === 'stalls' && limit < body.length) return; // keeps the connection open, sends nothing more
     res.end();
+  }
+}
+
+/**
+ * Resolves once `peer` makes no more progress: it finished writing, or it waits for a drain and
+ * wrote nothing more over a few turns of the event loop (client and peer share this process, so a
+ * client still reading would drain it within a turn). No wall-clock time involved.
+ */
+async function untilIdle(peer: TestPeer, total: number): Promise<void> {
+  for (;;) {
+    const before = peer.written;
+    for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
+    if (peer.written >= total || (peer.blocked && peer.written === before)) return;
   }
 }
 
@@ -289,6 +312,7 @@ describe('createPeerSource', () => {
     table: Record<string, (PeerLocation | string)[]>,
     options: PeerFetchOptions = {},
     routerDelay = 0,
+    clock?: Clock,
   ): {
     source: ReturnType<typeof createPeerSource>;
     metrics: Metrics;
@@ -301,7 +325,7 @@ describe('createPeerSource', () => {
     for (const p of Object.values(peers)) p.seen.length = 0;
     const metrics = createMetrics(new Registry(), { defaultMetrics: false });
     const router = tableRouter(resolved, routerDelay);
-    return { source: createPeerSource({ router, metrics }, options), metrics, router };
+    return { source: createPeerSource({ router, metrics, clock }, options), metrics, router };
   };
   const signal = (): AbortSignal => AbortSignal.timeout(10_000);
 
@@ -455,9 +479,13 @@ describe('createPeerSource', () => {
     }
 
     it('cools a failing peer down exponentially while another holder exists', async () => {
+      // Cool-downs on a manual clock: no other timer matters here (both peers answer at once).
+      const clock = new ManualClock();
       const { source, metrics } = setup(
         { [manifestDigest]: ['error500', 'good'] },
         { coolDownBase: 300, coolDownMax: 10_000 },
+        0,
+        clock,
       );
       const request = { registry: 'docker.io', repository: 'library/app', reference: manifestDigest };
       // [wait before the call in ms, whether error500 is asked]: cool-downs of 300 ms, then 600 ms.
@@ -470,7 +498,7 @@ describe('createPeerSource', () => {
       ];
       let asked = 0;
       for (const [index, [wait, expected]] of steps.entries()) {
-        await sleep(wait);
+        clock.advance(wait);
         assert.equal((await source.manifest(request, signal()))?.peerId, 'good');
         if (expected) asked++;
         assert.equal(peers.error500!.seen.length, asked, `step ${index}`);
@@ -755,14 +783,24 @@ describe('createPeerSource', () => {
       assert.ok((await collect(got.stream)).equals(blob));
     });
 
-    it('applies backpressure: an unread stream does not pull the whole blob', async () => {
+    it('applies backpressure: a stream its consumer stops reading does not pull the whole blob', async () => {
       const { source } = setup({ [bigDigest]: ['good'] });
       peers.good!.written = 0;
-      const got = await source.blob({ ...request, digest: bigDigest }, signal());
+      // A ranged read (the whole blob): nothing is hashed, so the only thing that can pause the
+      // peer is the consumer. (A verified read also pauses while the hashing worker catches up,
+      // which would let this test pass without backpressure.)
+      const range = { start: 0, end: bigBlob.length - 1 };
+      const got = await source.blob({ ...request, digest: bigDigest, range }, signal());
       assert.ok(got);
-      await sleep(300);
+      // The consumer starts reading (the stream fills its buffer), then reads nothing more.
+      const onReadable = (): void => {};
+      got.stream.on('readable', onReadable);
+      await once(got.stream, 'readable');
+      // Without backpressure the peer would write all 32 MiB: wait until it stops.
+      await untilIdle(peers.good!, bigBlob.length);
       const pulled = peers.good!.written;
-      assert.ok(pulled < bigBlob.length / 2, `peer wrote ${pulled} bytes to a reader that read nothing`);
+      assert.ok(pulled < bigBlob.length / 2, `peer wrote ${pulled} bytes to a reader that stopped reading`);
+      got.stream.off('readable', onReadable);
       assert.ok((await collect(got.stream)).equals(bigBlob));
     });
 

@@ -5,7 +5,7 @@ import { Registry } from 'prom-client';
 import { createMetrics } from '../metrics/metrics.js';
 import { digestOf } from '../oci/digest.js';
 import { OciError } from '../oci/errors.js';
-import { MemoryStore } from '../store/memory-store.js';
+import { MemoryStore } from '../../test-support/memory-store.js';
 import type { ContentStore, Digest } from '../store/content-store.js';
 import type { PeerBlob, PeerManifest, PeerSource } from './peer-source.js';
 import {

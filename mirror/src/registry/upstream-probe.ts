@@ -1,4 +1,6 @@
-import { defaultUpstreamUrl } from '../oci/reference.js';
+import { LRUCache } from 'lru-cache';
+import { systemClock, type Clock, type ClockTimer } from '../clock/clock.js';
+import { upstreamBaseUrl } from '../oci/reference.js';
 import { warmUpFetch } from './fetch-warm-up.js';
 
 /** Tells whether a registry's upstream answers at all, so tags may be left to it. */
@@ -11,8 +13,8 @@ export interface UpstreamProbe {
 export interface UpstreamProbeDeps {
   /** The HTTP client; the global fetch by default. */
   readonly fetch?: typeof fetch;
-  /** Clock in ms, for the cache; `Date.now` by default. */
-  readonly now?: () => number;
+  /** Times the probe's timeout and the cache. @default systemClock */
+  readonly clock?: Clock;
 }
 
 /** Tunables of {@link createUpstreamProbe}. */
@@ -38,13 +40,6 @@ export const UPSTREAM_PROBE_DEFAULTS = Object.freeze({
   unreachableCacheTtl: 5_000,
 });
 
-/** The base URL containerd would use for a registry host, unless `overrides` names another. */
-export function upstreamBaseUrl(registry: string, overrides: Readonly<Record<string, string>> = {}): string {
-  const override = overrides[registry];
-  if (override !== undefined) return override.replace(/\/+$/, '');
-  return defaultUpstreamUrl(registry);
-}
-
 /** Creates an {@link UpstreamProbe}: one shared request per registry at a time, answers cached briefly. */
 export function createUpstreamProbe(
   deps: UpstreamProbeDeps = {},
@@ -55,14 +50,20 @@ export function createUpstreamProbe(
   const unreachableCacheTtl = options.unreachableCacheTtl ?? UPSTREAM_PROBE_DEFAULTS.unreachableCacheTtl;
   const doFetch = deps.fetch ?? fetch;
   if (deps.fetch === undefined) warmUpFetch();
-  const now = deps.now ?? Date.now;
-  const cache = new Map<string, { reachable: boolean; expires: number }>();
+  const clock = deps.clock ?? systemClock;
+  // Answers per registry host, each kept for its own TTL (reachable and unreachable differ).
+  const cache = new LRUCache<string, { reachable: boolean }>({
+    max: 1024,
+    ttl: cacheTtl,
+    ttlResolution: 0,
+    perf: { now: () => clock.now() },
+  });
   const inflight = new Map<string, Promise<boolean>>();
 
   const probe = async (registry: string): Promise<boolean> => {
     // The probe's own timeout, not a caller's signal, bounds it: other callers share the answer.
     const controller = new AbortController();
-    let timer: NodeJS.Timeout | undefined;
+    let timer: ClockTimer | undefined;
     try {
       const pending = doFetch(`${upstreamBaseUrl(registry, options.overrides)}/v2/`, {
         method: 'GET',
@@ -70,14 +71,14 @@ export function createUpstreamProbe(
         redirect: 'manual',
       });
       // Armed after the call's synchronous part: a stall of this process is not the upstream's.
-      timer = setTimeout(() => controller.abort(new Error(`no answer within ${timeout} ms`)), timeout);
+      timer = clock.setTimeout(() => controller.abort(new Error(`no answer within ${timeout} ms`)), timeout);
       const response = await pending;
       await response.body?.cancel().catch(() => {});
       return true;
     } catch {
       return false;
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
     }
   };
 
@@ -85,11 +86,13 @@ export function createUpstreamProbe(
     async reachable(registry, signal) {
       if (signal.aborted) throw signal.reason;
       const cached = cache.get(registry);
-      if (cached && cached.expires > now()) return cached.reachable;
+      if (cached) return cached.reachable;
       let pending = inflight.get(registry);
       if (!pending) {
         pending = probe(registry).then((reachable) => {
-          cache.set(registry, { reachable, expires: now() + (reachable ? cacheTtl : unreachableCacheTtl) });
+          const ttl = reachable ? cacheTtl : unreachableCacheTtl;
+          // lru-cache reads a TTL of 0 as "forever"; here 0 means "do not reuse the answer".
+          if (ttl > 0) cache.set(registry, { reachable }, { ttl });
           inflight.delete(registry);
           return reachable;
         });

@@ -3,17 +3,25 @@ import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
 import { createMetrics } from '../metrics/metrics.js';
 import type { ContentStore, Digest, StoreEvent } from '../store/content-store.js';
-import { MemoryStore, sha256Digest } from '../store/memory-store.js';
-import { createAdvertiser, hasDistributionSource, tagKeyOf } from './advertiser.js';
-import { MemoryNetwork } from './memory-router.js';
-import { collect, eventually } from './router-conformance.js';
+import { MemoryStore, sha256Digest } from '../../test-support/memory-store.js';
+import type { Clock } from '../clock/clock.js';
+import { ManualClock } from '../../test-support/manual-clock.js';
+import { createAdvertiser, tagKeyOf } from './advertiser.js';
+import { MemoryNetwork } from '../../test-support/memory-router.js';
+import { collect, eventually } from '../../test-support/router-conformance.js';
 
 const SOURCE = { 'containerd.io/distribution.source.docker.io': 'library/app' };
+
+/** Lets in-memory work (store, router) that a fired timer started run to its end. */
+async function flush(): Promise<void> {
+  for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+}
 
 function setup(
   store: ContentStore = new MemoryStore(),
   options = {},
   servedFromPeer?: (d: Digest) => boolean,
+  clock?: Clock,
 ) {
   const network = new MemoryNetwork();
   const router = network.join({ id: 'self:5001', registryUrl: 'http://self:5000' });
@@ -21,7 +29,7 @@ function setup(
   const registry = new Registry();
   const metrics = createMetrics(registry, { defaultMetrics: false });
   const advertiser = createAdvertiser(
-    { store, router, metrics, servedFromPeer },
+    { store, router, metrics, servedFromPeer, clock },
     { rescanDelayMs: 10, resubscribeMs: 10, ...options },
   );
   const stop = new AbortController();
@@ -43,31 +51,27 @@ describe('advertiser key selection', () => {
   ];
   for (const [name, key] of names)
     it(`maps image ${name} to ${key}`, () => assert.equal(tagKeyOf(name), key));
-
-  it('advertises only blobs with a distribution source label', () => {
-    const info = (labels: Record<string, string>) => ({ digest: sha256Digest('x'), size: 1, labels });
-    assert.equal(hasDistributionSource(info(SOURCE)), true);
-    assert.equal(
-      hasDistributionSource(info({ 'containerd.io/distribution.source.127.0.0.1': 'test/app' })),
-      true,
-    );
-    assert.equal(hasDistributionSource(info({ 'containerd.io/uncompressed': 'sha256:…' })), false);
-  });
 });
 
 describe('advertiser', () => {
-  it('advertises tags and labelled blobs at start, and only the blobs the store holds', async () => {
+  it('advertises tags and every blob (labelled or not) at start, and only the blobs the store holds', async () => {
     const store = new MemoryStore();
     const app = store.addOciImage('docker.io/library/app:v1', { layers: ['layer-a', 'layer-b'] });
     store.setImage(`docker.io/library/app@${app.manifest.digest}`, app.manifest);
     store.setImage(app.config.digest, app.manifest); // CRI's bare config id
-    store.addBlob('unlabelled');
+    const unlabelled = store.addBlob('unlabelled');
     store.removeBlob(app.layers[1]!.digest); // an image held without one of its layers
     const t = setup(store);
     await t.advertiser.start(t.stop.signal);
     assert.deepEqual(
       t.keys(),
-      ['docker.io/library/app:v1', app.manifest.digest, app.config.digest, app.layers[0]!.digest].sort(),
+      [
+        'docker.io/library/app:v1',
+        app.manifest.digest,
+        app.config.digest,
+        app.layers[0]!.digest,
+        unlabelled.digest,
+      ].sort(),
     );
     assert.deepEqual(await collect(t.other, app.layers[0]!.digest), [
       { id: 'self:5001', registryUrl: 'http://self:5000' },
@@ -97,6 +101,19 @@ describe('advertiser', () => {
     const left = [app.manifest.digest, app.config.digest].sort();
     assert.equal(await eventually(async () => t.keys().join() === left.join(), 2000), true, t.keys().join());
     assert.deepEqual(await collect(t.other, 'ghcr.io/org/app:v2'), []);
+  });
+
+  it('advertises a new blob from its content-create event at once, before containerd labels it', async () => {
+    // containerd 2.1+ announces each blob as it lands and adds its distribution-source label just
+    // after (spegel#1021): no image event, rescan or resync may be needed to advertise it.
+    const store = new MemoryStore();
+    const t = setup(store, { rescanDelayMs: 3_600_000, resyncIntervalMs: 3_600_000 });
+    await t.advertiser.start(t.stop.signal);
+    const layer = store.addBlob('a layer mid-pull');
+    assert.equal(await eventually(async () => t.keys().join() === layer.digest, 2000), true, t.keys().join());
+    assert.deepEqual(await collect(t.other, layer.digest), [
+      { id: 'self:5001', registryUrl: 'http://self:5000' },
+    ]);
   });
 
   it('re-subscribes and resyncs after the event stream ends (containerd restart)', async () => {
@@ -142,10 +159,15 @@ describe('advertiser', () => {
       listImages: (s?: AbortSignal) => inner.listImages(s),
       info: (d: Digest, s?: AbortSignal) => inner.info(d, s),
     });
-    const t = setup(deaf, { resyncIntervalMs: 30 });
+    const clock = new ManualClock();
+    const t = setup(deaf, { resyncIntervalMs: 30 }, undefined, clock);
     await t.advertiser.start(t.stop.signal);
     const blob = inner.addBlob('late', SOURCE);
-    assert.equal(await eventually(async () => t.keys().join() === blob.digest, 2000), true);
+    await clock.tick(29);
+    assert.deepEqual(t.keys(), [], 'not before the interval');
+    await clock.tick(1);
+    await flush();
+    assert.deepEqual(t.keys(), [blob.digest]);
   });
 
   it('counts new blobs as ingested via peer or upstream, not the content present at start', async () => {
@@ -157,7 +179,7 @@ describe('advertiser', () => {
     await t.advertiser.start(t.stop.signal);
     store.addBlob(peerBytes, SOURCE);
     store.addBlob(Buffer.alloc(100, 2), SOURCE);
-    store.addBlob('x'.repeat(7)); // unlabelled: not advertised, but still ingested
+    store.addBlob('x'.repeat(7)); // unlabelled (a local import): ingested too
     const text = async (): Promise<string> => t.registry.metrics();
     assert.equal(
       await eventually(
@@ -170,16 +192,19 @@ describe('advertiser', () => {
     assert.ok((await text()).includes('peili_ingested_bytes_total{via="peer"} 1234\n'), await text());
   });
 
-  it('stops following the store when aborted', async () => {
+  it('stops following the store when aborted: no events, no rescans, no periodic resyncs', async () => {
     const store = new MemoryStore();
-    const t = setup(store);
+    const clock = new ManualClock();
+    const t = setup(store, { resyncIntervalMs: 1_000 }, undefined, clock);
     await t.advertiser.start(t.stop.signal);
     assert.equal(store.subscriberCount, 1);
+    assert.equal(clock.pending, 1, 'the periodic resync is armed');
     t.stop.abort();
     await t.advertiser.stopped();
     assert.equal(store.subscriberCount, 0);
+    assert.equal(clock.pending, 0, 'every timer is cancelled');
     store.addBlob('after stop', SOURCE);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await clock.tick(10_000); // past every rescan delay and resync interval
     assert.deepEqual(t.keys(), []);
   });
 });

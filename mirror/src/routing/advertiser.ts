@@ -2,14 +2,13 @@
 // a full sync at start, then store events, a re-subscription with backoff and a full resync
 // whenever the event stream ends (containerd restarted), and a periodic resync as a safety net.
 // Every change goes through one queue, so events and resyncs never interleave.
+import { backoff } from '../clock/backoff.js';
+import { sleep, systemClock, type Clock, type ClockTimer } from '../clock/clock.js';
 import type { Metrics } from '../metrics/metrics.js';
-import type { BlobInfo, ContentStore, Digest, StoreEvent } from '../store/content-store.js';
+import type { ContentStore, Digest, StoreEvent } from '../store/content-store.js';
 import { isDigestKey, isTagKey } from './keys.js';
 import { silentLogger, type RoutingLogger } from './logger.js';
 import type { Router } from './router.js';
-
-/** The label prefix containerd puts on every blob pulled from a registry. */
-export const DISTRIBUTION_SOURCE_LABEL = 'containerd.io/distribution.source.';
 
 /** Dependencies of `createAdvertiser`. */
 export interface AdvertiserDeps {
@@ -19,6 +18,8 @@ export interface AdvertiserDeps {
   readonly logger?: RoutingLogger;
   /** True when the mirror recently served `digest` from a peer (so a new blob counts as `via=peer`). */
   readonly servedFromPeer?: (digest: Digest) => boolean;
+  /** Times the rescans, periodic resyncs and re-subscriptions. @default systemClock */
+  readonly clock?: Clock;
 }
 
 /** Options of `createAdvertiser` (durations in ms). */
@@ -45,11 +46,6 @@ export interface Advertiser {
   stopped(): Promise<void>;
 }
 
-/** True when containerd recorded where the blob was pulled from (only such blobs are advertised). */
-export function hasDistributionSource(info: BlobInfo): boolean {
-  return Object.keys(info.labels).some((label) => label.startsWith(DISTRIBUTION_SOURCE_LABEL));
-}
-
 /**
  * The routing key of an image record: its name when it is `registry/repository:tag`. Names like
  * `repo@sha256:…` and CRI's bare `sha256:<config>` ids give none: digest keys cover their content.
@@ -72,7 +68,8 @@ export function createAdvertiser(deps: AdvertiserDeps, options: AdvertiserOption
   let baselined = false;
   let queue: Promise<unknown> = Promise.resolve();
   let loop: Promise<void> = Promise.resolve();
-  let rescanTimer: NodeJS.Timeout | undefined;
+  let rescanTimer: ClockTimer | undefined;
+  const clock = deps.clock ?? systemClock;
 
   function serial<T>(task: () => Promise<T>): Promise<T> {
     const run = queue.then(task, task);
@@ -107,7 +104,9 @@ export function createAdvertiser(deps: AdvertiserDeps, options: AdvertiserOption
         knownBlobs.add(info.digest);
         ingested(info.digest, info.size);
       }
-      if (hasDistributionSource(info) && isDigestKey(info.digest)) wanted.add(info.digest);
+      // Every blob is advertised, labelled or not: containerd 2.1+ announces a blob before it
+      // labels its source (spegel#1021), and what a node may serve is decided when serving.
+      if (isDigestKey(info.digest)) wanted.add(info.digest);
     }
     for (const digest of knownBlobs) if (!present.has(digest)) knownBlobs.delete(digest);
     for (const image of images ?? []) {
@@ -124,14 +123,15 @@ export function createAdvertiser(deps: AdvertiserDeps, options: AdvertiserOption
 
   function scheduleRescan(signal: AbortSignal): void {
     if (rescanTimer) return;
-    rescanTimer = setTimeout(() => {
-      rescanTimer = undefined;
-      if (signal.aborted) return;
-      serial(() => sync(false, signal)).catch((error: unknown) =>
-        logger.warn({ err: error }, 'content rescan failed'),
-      );
-    }, rescanDelay);
-    rescanTimer.unref();
+    rescanTimer = clock
+      .setTimeout(() => {
+        rescanTimer = undefined;
+        if (signal.aborted) return;
+        serial(() => sync(false, signal)).catch((error: unknown) =>
+          logger.warn({ err: error }, 'content rescan failed'),
+        );
+      }, rescanDelay)
+      .unref();
   }
 
   async function handle(event: StoreEvent, signal: AbortSignal): Promise<void> {
@@ -157,7 +157,8 @@ export function createAdvertiser(deps: AdvertiserDeps, options: AdvertiserOption
           knownBlobs.add(info.digest);
           ingested(info.digest, info.size);
         }
-        if (hasDistributionSource(info) && isDigestKey(info.digest) && !advertised.has(info.digest)) {
+        // At once, without waiting for the distribution-source label containerd adds after the fetch.
+        if (isDigestKey(info.digest) && !advertised.has(info.digest)) {
           await apply([info.digest], [], signal);
         }
         return;
@@ -169,29 +170,21 @@ export function createAdvertiser(deps: AdvertiserDeps, options: AdvertiserOption
     }
   }
 
-  const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-    new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      }
-      signal.addEventListener('abort', done, { once: true });
-    });
+  // Waits out a re-subscribe delay; an abort ends the wait early (the loop then stops).
+  const pause = (ms: number, signal: AbortSignal): Promise<void> => sleep(clock, ms, signal).catch(() => {});
 
   async function follow(
     signal: AbortSignal,
     firstEvents: AsyncIterable<StoreEvent> | undefined,
   ): Promise<void> {
     let events = firstEvents;
-    let backoff = resubscribeFirst;
+    let failures = 0;
     while (!signal.aborted) {
       try {
         events ??= store.subscribe(signal);
         let any = false;
         for await (const event of events) {
-          if (!any) backoff = resubscribeFirst;
+          if (!any) failures = 0;
           any = true;
           await serial(() => handle(event, signal)).catch((error: unknown) =>
             logger.warn({ err: error, event: event.kind }, 'store event not applied'),
@@ -203,9 +196,9 @@ export function createAdvertiser(deps: AdvertiserDeps, options: AdvertiserOption
       }
       events = undefined;
       if (signal.aborted) break;
-      logger.info({ retryInMs: backoff }, 'store event stream ended; re-subscribing and resyncing');
-      await sleep(backoff, signal);
-      backoff = Math.min(backoff * 2, resubscribeMax);
+      const delay = backoff(++failures, resubscribeFirst, resubscribeMax);
+      logger.info({ retryInMs: delay }, 'store event stream ended; re-subscribing and resyncing');
+      await pause(delay, signal);
       if (signal.aborted) break;
       try {
         // Subscribe before the resync, so changes made during the resync are not lost.
@@ -231,15 +224,16 @@ export function createAdvertiser(deps: AdvertiserDeps, options: AdvertiserOption
         // The store may not be up yet: the periodic resync and re-subscription recover.
         logger.warn({ err: error }, 'initial sync failed');
       }
-      const periodic = setInterval(() => {
-        serial(() => sync(true, signal)).catch((error: unknown) =>
-          logger.warn({ err: error }, 'periodic resync failed'),
-        );
-      }, resyncInterval);
-      periodic.unref();
+      const periodic = clock
+        .setInterval(() => {
+          serial(() => sync(true, signal)).catch((error: unknown) =>
+            logger.warn({ err: error }, 'periodic resync failed'),
+          );
+        }, resyncInterval)
+        .unref();
       loop = follow(signal, events).finally(() => {
-        clearInterval(periodic);
-        if (rescanTimer) clearTimeout(rescanTimer);
+        periodic.cancel();
+        rescanTimer?.cancel();
       });
     },
     resync: (signal) => serial(() => sync(true, signal)),

@@ -4,13 +4,13 @@ import { isIPv4 } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import {
   createDnsMembers,
-  createEndpointSliceMembers,
   createMembership,
   createStaticMembers,
   memberId,
   parseMemberAddress,
   type MemberSource,
 } from './membership.js';
+import { ManualClock } from '../../test-support/manual-clock.js';
 
 const signal = (): AbortSignal => AbortSignal.timeout(2000);
 
@@ -143,39 +143,10 @@ describe('DNS member source', () => {
   });
 });
 
-describe('EndpointSlice member source', () => {
-  it('lists every endpoint address with the router port, ready or not, skipping FQDN slices', async () => {
-    const source = createEndpointSliceMembers({
-      list: async () => [
-        {
-          addressType: 'IPv4',
-          ports: [
-            { name: 'registry', port: 5000 },
-            { name: 'router', port: 5001 },
-          ],
-          endpoints: [{ addresses: ['10.0.0.1'] }, { addresses: ['10.0.0.2'] }],
-        },
-        {
-          addressType: 'IPv6',
-          ports: [{ name: 'router', port: 5001 }],
-          endpoints: [{ addresses: ['fd00::2'] }],
-        },
-        {
-          addressType: 'FQDN',
-          ports: [{ name: 'router', port: 5001 }],
-          endpoints: [{ addresses: ['a.example'] }],
-        },
-        { addressType: 'IPv4', ports: [], endpoints: [{ addresses: ['10.0.0.9'] }] },
-      ],
-    });
-    assert.deepEqual(await source.list(signal()), ['10.0.0.1:5001', '10.0.0.2:5001', '[fd00::2]:5001']);
-  });
-});
-
 describe('membership', () => {
   const SELF = '10.0.0.1:5001';
   function setup(list: string[] | Error, options = {}) {
-    let at = 1_000_000;
+    const clock = new ManualClock(1_000_000);
     let answer: string[] | Error = list;
     const source: MemberSource = {
       name: 'test',
@@ -184,11 +155,11 @@ describe('membership', () => {
         return answer;
       },
     };
-    const membership = createMembership(source, SELF, { now: () => at, ...options });
+    const membership = createMembership(source, SELF, { clock, ...options });
     return {
       membership,
       set: (next: string[] | Error) => (answer = next),
-      advance: (ms: number) => (at += ms),
+      advance: (ms: number) => clock.advance(ms),
     };
   }
   const ids = (members: readonly { id: string }[]): string[] => members.map((m) => m.id);
@@ -289,16 +260,27 @@ describe('membership', () => {
   });
 
   it('refreshes on its interval until aborted', async () => {
-    const source = createStaticMembers([SELF]);
-    const membership = createMembership(source, SELF, { refreshIntervalMs: 20 });
+    const clock = new ManualClock();
+    const statics = createStaticMembers([SELF]);
+    // Counts the listings: after the abort the source must not even be asked (a source that
+    // honoured the aborted signal would hide a refresh that still ran).
+    let listings = 0;
+    const source: MemberSource = { name: 'counted', list: (s) => (listings++, statics.list(s)) };
+    const membership = createMembership(source, SELF, { refreshIntervalMs: 20, clock });
     const stop = new AbortController();
     await membership.start(stop.signal);
-    source.set([SELF, '10.0.0.5:5001']);
-    await new Promise((resolve) => setTimeout(resolve, 80));
+    assert.equal(listings, 1);
+    statics.set([SELF, '10.0.0.5:5001']);
+    await clock.tick(19);
+    assert.equal(listings, 1, 'not before the interval');
+    await clock.tick(1);
+    assert.equal(listings, 2);
     assert.deepEqual(ids(membership.members()), [SELF, '10.0.0.5:5001']);
     stop.abort();
-    source.set([SELF]);
-    await new Promise((resolve) => setTimeout(resolve, 80));
-    assert.deepEqual(ids(membership.members()), [SELF, '10.0.0.5:5001'], 'no refresh after abort');
+    statics.set([SELF]);
+    await clock.tick(100);
+    assert.equal(listings, 2, 'no refresh after abort');
+    assert.deepEqual(ids(membership.members()), [SELF, '10.0.0.5:5001']);
+    assert.equal(clock.pending, 0, 'the interval is cancelled');
   });
 });

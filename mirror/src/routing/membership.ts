@@ -1,10 +1,12 @@
 // Who is in the cluster. A Kubernetes cluster already knows its members, so no gossip or DHT:
-// a MemberSource lists router addresses (headless Service DNS, a static list, EndpointSlices),
+// a MemberSource lists router addresses (headless Service DNS, a static list),
 // and Membership keeps the current set, refreshed on an interval, with a local view of health:
 // a member whose calls fail is skipped for a growing cool-down and dropped after repeated
 // failures or after being absent from the source for a few refreshes.
 import { Resolver } from 'node:dns/promises';
 import { isIPv6 } from 'node:net';
+import { systemClock, type Clock } from '../clock/clock.js';
+import { PeerHealth } from '../peer-transport/peer-health.js';
 import { hashMembers, type HashedMember } from './rendezvous.js';
 import { silentLogger, type RoutingLogger } from './logger.js';
 
@@ -128,50 +130,6 @@ export function createDnsMembers(options: DnsMembersOptions): MemberSource {
   };
 }
 
-/** The fields of a `discovery.k8s.io/v1` EndpointSlice this source reads. */
-export interface EndpointSliceLike {
-  readonly addressType?: string;
-  readonly endpoints?: readonly { readonly addresses?: readonly string[] }[];
-  readonly ports?: readonly { readonly name?: string; readonly port?: number }[];
-}
-
-/** Options of `createEndpointSliceMembers`. */
-export interface EndpointSliceMembersOptions {
-  /**
-   * Lists the Service's EndpointSlices (label `kubernetes.io/service-name`). Supplied by the
-   * caller: this project ships no Kubernetes API client (a watch-based one needs RBAC to
-   * `list`/`watch` endpointslices and is meant for clusters where DNS answers grow too large).
-   */
-  readonly list: (signal: AbortSignal) => Promise<readonly EndpointSliceLike[]>;
-  /** Name of the router port in the slices. @default 'router' */
-  readonly portName?: string;
-  /** Port used when the slices carry no port of that name. */
-  readonly port?: number;
-}
-
-/**
- * A member source from EndpointSlices: the seam for very large clusters. Every endpoint counts,
- * ready or not (as with `publishNotReadyAddresses`): health is judged by calls, not by probes.
- */
-export function createEndpointSliceMembers(options: EndpointSliceMembersOptions): MemberSource {
-  const portName = options.portName ?? 'router';
-  return {
-    name: 'endpointslices',
-    async list(signal) {
-      const ids = new Set<string>();
-      for (const slice of await options.list(signal)) {
-        if (slice.addressType === 'FQDN') continue;
-        const port = slice.ports?.find((p) => p.name === portName)?.port ?? options.port;
-        if (port === undefined) continue;
-        for (const endpoint of slice.endpoints ?? []) {
-          for (const address of endpoint.addresses ?? []) ids.add(memberId(address, port));
-        }
-      }
-      return [...ids];
-    },
-  };
-}
-
 /** Options of `createMembership` (all durations in ms). */
 export interface MembershipOptions {
   /** How often the source is listed. @default 5000 */
@@ -184,8 +142,8 @@ export interface MembershipOptions {
   readonly dropAfterFailures?: number;
   /** Refreshes a member may be missing from the source before it is dropped. @default 2 */
   readonly dropAfterAbsentRefreshes?: number;
-  /** Clock in ms. @default Date.now */
-  readonly now?: () => number;
+  /** Times cool-downs and the refresh interval. @default systemClock */
+  readonly clock?: Clock;
   /** Scheme of the members' router URLs: `https` when peers speak mutual TLS. @default 'http' */
   readonly routerScheme?: 'http' | 'https';
 }
@@ -219,8 +177,6 @@ export interface Membership {
 
 interface MemberState {
   readonly member: Member;
-  failures: number;
-  coolUntil: number;
   absent: number;
 }
 
@@ -236,7 +192,9 @@ export function createMembership(
   const maxCooldown = options.maxCooldownMs ?? 30_000;
   const dropAfterFailures = options.dropAfterFailures ?? 3;
   const dropAfterAbsent = options.dropAfterAbsentRefreshes ?? 2;
-  const now = options.now ?? Date.now;
+  const clock = options.clock ?? systemClock;
+  // The one owner of the members' health: calls that failed, cool-downs, the drop rule's count.
+  const health = new PeerHealth({ base: cooldown, max: maxCooldown, clock, capacity: Infinity });
   const scheme = options.routerScheme ?? 'http';
   const self = toMember(selfId, scheme);
   const states = new Map<string, MemberState>();
@@ -249,8 +207,8 @@ export function createMembership(
   let availableCache: readonly Member[] | undefined;
   let availableUntil = 0;
 
-  const dropped = (state: MemberState, at: number): boolean =>
-    state.failures >= dropAfterFailures && state.coolUntil > at;
+  const dropped = (id: string, at: number): boolean =>
+    health.failures(id) >= dropAfterFailures && health.coolingUntil(id) > at;
 
   const membership: Membership = {
     async refresh(signal) {
@@ -269,13 +227,15 @@ export function createMembership(
       for (const id of listed) {
         const state = states.get(id);
         if (state) state.absent = 0;
-        else if (id !== self.id)
-          states.set(id, { member: toMember(id, scheme), failures: 0, coolUntil: 0, absent: 0 });
+        else if (id !== self.id) states.set(id, { member: toMember(id, scheme), absent: 0 });
       }
       for (const [id, state] of states) {
         if (listed.has(id)) continue;
         state.absent += 1;
-        if (state.absent >= dropAfterAbsent) states.delete(id);
+        if (state.absent >= dropAfterAbsent) {
+          states.delete(id);
+          health.forget(id);
+        }
       }
       availableCache = undefined;
       listedSelf = listed.has(self.id);
@@ -286,29 +246,30 @@ export function createMembership(
 
     async start(signal) {
       await membership.refresh(signal);
-      const timer = setInterval(() => void membership.refresh(signal), refreshInterval);
-      timer.unref();
-      signal.addEventListener('abort', () => clearInterval(timer), { once: true });
+      if (signal.aborted) return;
+      const timer = clock.setInterval(() => void membership.refresh(signal), refreshInterval).unref();
+      signal.addEventListener('abort', () => timer.cancel(), { once: true });
     },
 
     loaded: () => isLoaded,
     ready: () => isLoaded && (listedSelf || listedNobody),
 
     members() {
-      const at = now();
+      const at = clock.now();
       const list = [self];
-      for (const state of states.values()) if (!dropped(state, at)) list.push(state.member);
+      for (const [id, state] of states) if (!dropped(id, at)) list.push(state.member);
       return list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     },
 
     available() {
-      const at = now();
+      const at = clock.now();
       if (availableCache !== undefined && at < availableUntil) return availableCache;
       const list = [self];
       let until = Infinity;
-      for (const state of states.values()) {
-        if (state.coolUntil <= at) list.push(state.member);
-        else until = Math.min(until, state.coolUntil);
+      for (const [id, state] of states) {
+        const coolUntil = health.coolingUntil(id);
+        if (coolUntil <= at) list.push(state.member);
+        else until = Math.min(until, coolUntil);
       }
       availableCache = list.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       availableUntil = until;
@@ -320,26 +281,20 @@ export function createMembership(
     },
 
     reportFailure(id) {
-      const state = states.get(id);
-      if (!state) return;
-      state.failures += 1;
-      state.coolUntil = now() + Math.min(maxCooldown, cooldown * 2 ** (state.failures - 1));
+      if (!states.has(id)) return;
+      const failures = health.fail(id);
       availableCache = undefined;
-      if (state.failures === dropAfterFailures)
+      if (failures === dropAfterFailures)
         logger.warn({ member: id }, 'member dropped after repeated failures');
     },
 
     reportSuccess(id) {
-      const state = states.get(id);
-      if (!state) return;
-      if (state.coolUntil > now()) availableCache = undefined;
-      state.failures = 0;
-      state.coolUntil = 0;
+      if (!states.has(id)) return;
+      if (health.succeed(id)) availableCache = undefined;
     },
 
     coolingDown(id) {
-      const state = states.get(id);
-      return state !== undefined && state.coolUntil > now();
+      return states.has(id) && health.coolingDown(id);
     },
   };
   return membership;

@@ -3,15 +3,23 @@ import { createHash } from 'node:crypto';
 import { setImmediate as tick } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { Registry } from 'prom-client';
+import { systemClock, type Clock } from '../clock/clock.js';
+import { ManualClock } from '../../test-support/manual-clock.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { createIndexStore } from './index-store.js';
 import { createStaticMembers } from './membership.js';
 import { createP2PRouter, type P2PRouter, type P2PRouterOptions } from './p2p-router.js';
-import { PeerCallError, type PeerClient } from './peer-client.js';
+import { PeerError } from '../peer-transport/peer-error.js';
+import type { PeerClient } from './peer-client.js';
 import { createPeerService, type PeerService } from './peer-service.js';
 import { hashMembers, rankOwners } from './rendezvous.js';
-import { startP2PCluster, type P2PTestNode } from './p2p-test-cluster.js';
-import { collect, eventually, randomDigest, runRouterConformance } from './router-conformance.js';
+import { startP2PCluster, type P2PTestNode } from '../../test-support/p2p-test-cluster.js';
+import {
+  collect,
+  eventually,
+  randomDigest,
+  runRouterConformance,
+} from '../../test-support/router-conformance.js';
 
 // R = 1: every key has a single owner, so join/leave only pass if keys really move.
 runRouterConformance('P2PRouter, 3 nodes, R=1', () => startP2PCluster({ size: 3, router: { replicas: 1 } }));
@@ -23,7 +31,7 @@ interface Call {
   readonly from: string;
   readonly to: string;
   readonly keys: readonly string[];
-  /** performance.now() when sent. */
+  /** The cluster clock's time when sent. */
   readonly at: number;
   readonly sentAt: number;
   answeredAt?: number;
@@ -32,17 +40,25 @@ interface Call {
 // An in-process transport: requests go through a JSON round trip to the target node's
 // PeerService after a macrotask, and every call is recorded with a global sequence number.
 // `oldPeers`: answers carry no boot id, as from nodes older than boot ids.
-function inProcessCluster(size: number, options: P2PRouterOptions = {}, oldPeers = false) {
+function inProcessCluster(
+  size: number,
+  options: P2PRouterOptions = {},
+  oldPeers = false,
+  clock: Clock = systemClock,
+) {
   const services = new Map<string, PeerService>();
   const calls: Call[] = [];
   const broken = new Set<string>();
   const hung = new Set<string>();
+  // Calls to hung members wait here until `release()`, then fail as refused.
+  let released!: () => void;
+  let hangUntilReleased = new Promise<void>((resolve) => (released = resolve));
   let sequence = 0;
   const ids = Array.from({ length: size }, (_, i) => `10.${Math.floor(i / 250)}.${i % 250}.1:5001`);
   const source = createStaticMembers(ids);
   const routers = new Map<string, P2PRouter>();
   function addNode(id: string): P2PRouter {
-    const index = createIndexStore();
+    const index = createIndexStore({ now: () => clock.now() });
     services.set(`http://${id}`, createPeerService(index));
     const client: PeerClient = {
       async advertise(url, request) {
@@ -56,7 +72,13 @@ function inProcessCluster(size: number, options: P2PRouterOptions = {}, oldPeers
       },
     };
     const router = createP2PRouter(
-      { members: source, self: { id, registryUrl: `http://${id.replace(':5001', ':5000')}` }, index, client },
+      {
+        members: source,
+        self: { id, registryUrl: `http://${id.replace(':5001', ':5000')}` },
+        index,
+        client,
+        clock,
+      },
       options,
     );
     routers.set(id, router);
@@ -70,12 +92,12 @@ function inProcessCluster(size: number, options: P2PRouterOptions = {}, oldPeers
     body: unknown,
   ): Promise<unknown> {
     const keys = (body as { keys: string[] }).keys;
-    const call: Call = { operation, from, to: url.slice(7), keys, at: performance.now(), sentAt: sequence++ };
+    const call: Call = { operation, from, to: url.slice(7), keys, at: clock.now(), sentAt: sequence++ };
     calls.push(call);
     await tick();
-    if (hung.has(call.to)) await new Promise((resolve) => setTimeout(resolve, 2000));
+    if (hung.has(call.to)) await hangUntilReleased;
     if (broken.has(call.to) || hung.has(call.to))
-      throw new PeerCallError('refused', `${operation}: connection refused`);
+      throw new PeerError('refused', `${operation}: connection refused`);
     const service = services.get(url)!;
     const request = JSON.parse(JSON.stringify(body)) as never;
     const answer = JSON.parse(JSON.stringify(service[operation](request))) as Record<string, unknown>;
@@ -89,6 +111,12 @@ function inProcessCluster(size: number, options: P2PRouterOptions = {}, oldPeers
     calls,
     broken,
     hung,
+    /** Ends the hang of every hung member's calls (they fail) and clears the set. */
+    release() {
+      hung.clear();
+      released();
+      hangUntilReleased = new Promise<void>((resolve) => (released = resolve));
+    },
     node: (i: number) => routers.get(ids[i]!)!,
     /** Replaces member `i`'s index share with an empty one (a restart as its peers see it). */
     restartShare(i: number) {
@@ -105,8 +133,22 @@ function inProcessCluster(size: number, options: P2PRouterOptions = {}, oldPeers
       return router;
     },
     start: () => Promise.all([...routers.values()].map((r) => r.start())),
-    close: () => Promise.all([...routers.values()].map((r) => r.close())),
+    close: () => {
+      released();
+      return Promise.all([...routers.values()].map((r) => r.close()));
+    },
   };
+}
+
+/**
+ * Moves `clock` forward by `ms` in steps of `step`, letting the work each step's timers start
+ * (in-process peer calls, a macrotask each) finish before the next step.
+ */
+async function advance(clock: ManualClock, ms: number, step: number): Promise<void> {
+  for (let passed = 0; passed < ms; passed += step) {
+    clock.advance(Math.min(step, ms - passed));
+    for (let turn = 0; turn < 10; turn++) await tick();
+  }
 }
 
 describe('P2PRouter lookups', () => {
@@ -164,14 +206,15 @@ describe('P2PRouter lookups', () => {
   });
 
   it('yields holders in cool-down last', async () => {
-    const cluster = inProcessCluster(3);
+    const clock = new ManualClock();
+    const cluster = inProcessCluster(3, {}, false, clock);
     after(() => cluster.close());
     await cluster.start();
     const key = 'docker.io/library/app:v1';
     await cluster.node(0).advertise([key]);
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // a later expiry sorts node 1 first otherwise
+    await advance(clock, 1100, 100); // a later expiry sorts node 1 first otherwise
     await cluster.node(1).advertise([key]);
-    cluster.node(2).reportPeerFailure(cluster.ids[1]!);
+    cluster.node(2).membership.reportFailure(cluster.ids[1]!);
     assert.deepEqual(
       (await collect(cluster.node(2), key)).map((h) => h.id),
       [cluster.ids[0], cluster.ids[1]],
@@ -179,27 +222,29 @@ describe('P2PRouter lookups', () => {
   });
 
   it('ends within the lookup budget when an owner hangs, and still finds keys another owner knows', async () => {
-    const cluster = inProcessCluster(4, { replicas: 3, lookupTimeoutMs: 20 });
+    const clock = new ManualClock();
+    const cluster = inProcessCluster(4, { replicas: 3, lookupTimeoutMs: 20 }, false, clock);
     after(() => cluster.close());
     await cluster.start();
     const key = randomDigest();
     const holder = cluster.ids.findIndex((_, i) => i > 0);
     await cluster.node(holder).advertise([key]);
     const asker = cluster.ids.findIndex((_, i) => i !== holder);
-    // Hang every other member (2 s): the lookup must end at its 20 ms budget, not wait for them.
+    // Hang every other member: the lookup must end at its 20 ms budget, not wait for them.
     for (const id of cluster.ids) if (id !== cluster.ids[asker]) cluster.hung.add(id);
-    let started = performance.now();
-    assert.deepEqual(await collect(cluster.node(asker), randomDigest()), []);
-    const unknownMs = performance.now() - started;
-    assert.ok(unknownMs >= 15 && unknownMs < 1000, `unknown key took ${unknownMs.toFixed(1)} ms`);
-    cluster.hung.clear();
-    started = performance.now();
+    let ended = false;
+    const unknown = collect(cluster.node(asker), randomDigest()).finally(() => (ended = true));
+    await advance(clock, 19, 19);
+    assert.equal(ended, false, 'it waits for the owners within its budget');
+    await advance(clock, 1, 1);
+    assert.deepEqual(await unknown, []);
+    cluster.release();
+    // Owners that answer end the lookup without waiting for the clock at all.
     const found = await collect(cluster.node(asker), key);
     assert.deepEqual(
       found.map((h) => h.id),
       asker === holder ? [] : [cluster.ids[holder]],
     );
-    assert.ok(performance.now() - started < 1000);
   });
 
   it('counts members, keys, lookups and peer errors in the metrics', async () => {
@@ -207,9 +252,9 @@ describe('P2PRouter lookups', () => {
     const metrics = createMetrics(registry, { defaultMetrics: false });
     const ids = ['127.0.5.60:5001', '127.0.5.61:5001', '127.0.5.62:5001'];
     const failing: PeerClient = {
-      advertise: () => Promise.reject(new PeerCallError('refused', 'refused')),
-      withdraw: () => Promise.reject(new PeerCallError('refused', 'refused')),
-      lookup: () => Promise.reject(new PeerCallError('timeout', 'timeout')),
+      advertise: () => Promise.reject(new PeerError('refused', 'refused')),
+      withdraw: () => Promise.reject(new PeerError('refused', 'refused')),
+      lookup: () => Promise.reject(new PeerError('timeout', 'timeout')),
     };
     const router = createP2PRouter(
       {
@@ -285,17 +330,18 @@ describe('P2PRouter advertising', () => {
   });
 
   it('spreads refreshes over the refresh window instead of sending them in one burst', async () => {
-    const cluster = inProcessCluster(2, { ttlSeconds: 4, refreshIntervalMs: 2000, tickMs: 50 });
+    const clock = new ManualClock();
+    const cluster = inProcessCluster(2, { ttlSeconds: 4, refreshIntervalMs: 2000, tickMs: 50 }, false, clock);
     after(() => cluster.close());
     await cluster.start();
     const keys = Array.from(
       { length: 1000 },
       (_, i) => `sha256:${createHash('sha256').update(`s${i}`).digest('hex')}`,
     );
-    const started = performance.now();
+    const started = clock.now();
     await cluster.node(0).advertise(keys);
     const initial = cluster.calls.length;
-    await new Promise((resolve) => setTimeout(resolve, 2700));
+    await advance(clock, 2700, 50);
     const refreshes = cluster.calls
       .slice(initial)
       .filter((c) => c.from === cluster.ids[0] && c.operation === 'advertise');
@@ -516,7 +562,13 @@ describe('P2PRouter when owners crash or restart', () => {
   });
 
   it('probes at most maxProbesPerTick owners a tick, longest silent first, and reaches every owner', async () => {
-    const cluster = inProcessCluster(30, { ...slow, tickMs: 20, probeIntervalMs: 20, maxProbesPerTick: 4 });
+    const clock = new ManualClock();
+    const cluster = inProcessCluster(
+      30,
+      { ...slow, tickMs: 20, probeIntervalMs: 20, maxProbesPerTick: 4 },
+      false,
+      clock,
+    );
     after(() => cluster.close());
     await cluster.node(0).start();
     await cluster.node(0).advertise(Array.from({ length: 300 }, randomDigest));
@@ -526,10 +578,9 @@ describe('P2PRouter when owners crash or restart', () => {
           c.from === cluster.ids[0] && c.operation === 'lookup' && c.keys[0] === `sha256:${'0'.repeat(64)}`,
       );
     const before = probes().length;
-    const started = performance.now();
-    await new Promise((resolve) => setTimeout(resolve, 400));
+    await advance(clock, 400, 20);
     const sent = probes().slice(before);
-    const ticks = Math.ceil((performance.now() - started) / 20) + 1;
+    const ticks = 400 / 20;
     assert.ok(sent.length <= 4 * ticks, `${sent.length} probes in at most ${ticks} ticks`);
     assert.equal(new Set(sent.map((c) => c.to)).size, 29, 'every other owner was probed');
   });
@@ -589,7 +640,7 @@ describe('P2PRouter when owners crash or restart', () => {
         withdraw: async () => ({ removed: 0 }),
         lookup: async () => {
           probed++;
-          throw new PeerCallError(reason, reason);
+          throw new PeerError(reason, reason);
         },
       };
       const router = createP2PRouter(
@@ -610,13 +661,14 @@ describe('P2PRouter when owners crash or restart', () => {
   }
 
   it('works with peers older than boot ids (rolling upgrade)', async () => {
-    const cluster = inProcessCluster(5, { ...slow, tickMs: 20, probeIntervalMs: 20 }, true);
+    const clock = new ManualClock();
+    const cluster = inProcessCluster(5, { ...slow, tickMs: 20, probeIntervalMs: 20 }, true, clock);
     after(() => cluster.close());
     await cluster.start();
     const keys = Array.from({ length: 20 }, randomDigest);
     await cluster.node(0).advertise(keys);
     const advertised = cluster.calls.length;
-    await new Promise((resolve) => setTimeout(resolve, 100)); // some ticks of probes
+    await advance(clock, 100, 20); // some ticks of probes
     // An answer without a boot id is no restart: nothing is re-sent before the refresh.
     const resent = cluster.calls.slice(advertised).filter((c) => c.operation === 'advertise');
     assert.deepEqual(resent, []);

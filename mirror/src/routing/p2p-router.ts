@@ -2,9 +2,12 @@
 // rendezvous hashing (R owners per key), and a one-round-trip lookup that asks a key's owners in
 // parallel. See docs/routing.md for the design and its measured costs.
 import { setMaxListeners } from 'node:events';
+import { systemClock, type Clock, type ClockTimer } from '../clock/clock.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { callSignal } from './abort.js';
 import { createIndexStore, type IndexStore } from './index-store.js';
+import { createLiveness, PROBE_KEY } from './liveness.js';
+import { lookupHolders, type LookupContext } from './lookup.js';
 import { keyKind, type KeyKind } from './keys.js';
 import { silentLogger, type RoutingLogger } from './logger.js';
 import {
@@ -15,17 +18,13 @@ import {
   type Membership,
   type MembershipOptions,
 } from './membership.js';
-import { createHttpPeerClient, PeerCallError, type PeerClient } from './peer-client.js';
+import { createHttpPeerClient, type PeerClient } from './peer-client.js';
 import { MAX_KEYS_PER_BATCH, type PeerCaller } from './protocol.js';
 import { rankOwners } from './rendezvous.js';
 import type { LookupOptions, PeerLocation, Router } from './router.js';
 
-/** Key of the start-up lookups that open connections to the members (no content has it). */
-const WARM_UP_KEY = `sha256:${'0'.repeat(64)}`;
 /** Longest wait for those start-up lookups. */
 const WARM_UP_TIMEOUT_MS = 1_000;
-/** Probes in a row that must time out before an owner counts as down (a refusal counts at once). */
-const PROBE_TIMEOUTS_TO_FAIL = 2;
 
 /** This node as the cluster sees it. */
 export interface P2PRouterSelf {
@@ -48,8 +47,13 @@ export interface P2PRouterDeps {
   readonly logger?: RoutingLogger;
   /** The peer transport. @default createHttpPeerClient() */
   readonly client?: PeerClient;
-  /** This node's index share (the peer server serves the same object). @default a new one */
+  /** This node's index share (the peer server serves the same object). @default a new one on `clock` */
   readonly index?: IndexStore;
+  /**
+   * Times ticks, refreshes, probes, lookup budgets and (unless `options.membership.clock` is
+   * set) the membership's refreshes and cool-downs. @default systemClock
+   */
+  readonly clock?: Clock;
 }
 
 /** Options of `createP2PRouter` (durations in ms unless named otherwise). */
@@ -89,8 +93,6 @@ export interface P2PRouter extends Router {
   close(options?: { withdraw?: boolean; signal?: AbortSignal }): Promise<void>;
   /** Refreshes the member set now and re-sends the keys whose owners changed; resolves when sent. */
   sync(signal?: AbortSignal): Promise<void>;
-  /** Tells the router a fetch from `peerId` failed (puts it in cool-down, like a failed call). */
-  reportPeerFailure(peerId: string): void;
   /**
    * Tells the router a member named itself in a request to this node's peer server (wire it to
    * `buildPeerApp`'s `onCaller`): a new boot id means it restarted with an empty index share.
@@ -109,12 +111,6 @@ interface Advertised {
   due: number;
 }
 
-type Answer = {
-  readonly owner: Member;
-  readonly holders?: readonly PeerLocation[];
-  readonly failed?: boolean;
-};
-
 /** Creates the P2P router of this node. Call `start` once the peer server listens. */
 export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions = {}): P2PRouter {
   const replicas = options.replicas ?? 3;
@@ -125,14 +121,11 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
   const batchSize = Math.min(options.batchSize ?? MAX_KEYS_PER_BATCH, MAX_KEYS_PER_BATCH);
   const sweepInterval = options.sweepIntervalMs ?? 30_000;
   const random = options.random ?? Math.random;
-  const probeInterval = options.probeIntervalMs ?? 1000;
-  const maxProbes = options.maxProbesPerTick ?? 8;
-  // How long a restarted owner may still lack keys: its holders re-send them on their next tick.
-  const refillGrace = 2 * tickMs;
   const logger = deps.logger ?? silentLogger;
   const metrics = deps.metrics;
   const client = deps.client ?? createHttpPeerClient();
-  const index = deps.index ?? createIndexStore();
+  const clock = deps.clock ?? systemClock;
+  const index = deps.index ?? createIndexStore({ now: () => clock.now() });
   if (refreshInterval * 1.25 >= ttlSeconds * 1000) {
     throw new Error(
       `refreshIntervalMs (${refreshInterval}) × 1.25 must be shorter than ttlSeconds (${ttlSeconds} s)`,
@@ -142,31 +135,38 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
   const selfLocation: PeerLocation = { id: selfId, registryUrl: deps.self.registryUrl };
   // Every request names this node and its index share, so a peer can tell when it restarted.
   const caller: PeerCaller = { id: selfId, boot: index.bootId };
-  const membership = createMembership(deps.members, selfId, options.membership, logger);
-
-  const advertised = new Map<string, Advertised>();
-  const advertisedKinds: Record<KeyKind, number> = { digest: 0, tag: 0 };
-  const ownerStrings = new Map<string, string>();
+  const membership = createMembership(deps.members, selfId, { clock, ...options.membership }, logger);
   const lifetime = new AbortController();
   // Every call in flight links its own signal to this one (removed when it ends): more than the
   // default 10 listeners is normal here, not a leak.
   setMaxListeners(0, lifetime.signal);
-  let lastSignature = '';
-  let lastSweep = Date.now();
-  let timer: NodeJS.Timeout | undefined;
-  let ticking: Promise<void> | undefined;
-  // What this node knows of each member's liveness: when it last answered or called us, its boot
-  // id, when that boot id last changed, and the restarted members whose keys are still to resend.
-  const heard = new Map<string, number>();
-  const boots = new Map<string, string>();
-  const restartedAt = new Map<string, number>();
-  let refill = new Set<string>();
-  const probing = new Set<string>();
-  // Owners with an advertise or withdraw call in flight (its answer tells more than a probe), and
-  // probes in a row that timed out per owner.
-  const busy = new Map<string, number>();
-  const probeTimeouts = new Map<string, number>();
+  const liveness = createLiveness(
+    selfId,
+    { membership, client, caller, metrics, logger, clock, signal: lifetime.signal },
+    { probeIntervalMs: options.probeIntervalMs ?? 1000, maxProbesPerTick: options.maxProbesPerTick ?? 8 },
+  );
+  const lookupContext: LookupContext = {
+    selfId,
+    replicas,
+    lookupTimeout,
+    // How long a restarted owner may still lack keys: its holders re-send them on their next tick.
+    refillGrace: 2 * tickMs,
+    membership,
+    index,
+    client,
+    liveness,
+    metrics,
+    clock,
+    lifetime: lifetime.signal,
+  };
 
+  const advertised = new Map<string, Advertised>();
+  const advertisedKinds: Record<KeyKind, number> = { digest: 0, tag: 0 };
+  const ownerStrings = new Map<string, string>();
+  let lastSignature = '';
+  let lastSweep = clock.now();
+  let timer: ClockTimer | undefined;
+  let ticking: Promise<void> | undefined;
   const internOwners = (owners: readonly Member[]): string => {
     const joined = owners.map((o) => o.id).join(' ');
     let interned = ownerStrings.get(joined);
@@ -178,30 +178,6 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
     return interned;
   };
   const nextDue = (at: number): number => at + refreshInterval * (0.75 + 0.5 * random());
-
-  // A member answered (or called us): it is alive. When its boot id changed, it restarted with an
-  // empty index share: the next tick re-sends it every key it owns, and it is routable at once.
-  function heardFrom(id: string, boot: string | undefined): void {
-    const at = Date.now();
-    heard.set(id, at);
-    probeTimeouts.delete(id);
-    if (boot === undefined) return;
-    const known = boots.get(id);
-    boots.set(id, boot);
-    if (known === undefined || known === boot) return;
-    restartedAt.set(id, at);
-    refill.add(id);
-    membership.reportSuccess(id);
-    logger.info({ member: id }, 'member restarted; re-sending the keys it owns');
-  }
-
-  function failure(operation: string, member: Member, error: unknown): void {
-    const reason = error instanceof PeerCallError ? error.reason : 'network';
-    if (reason === 'aborted') return;
-    metrics?.peerErrors.inc({ operation, reason });
-    membership.reportFailure(member.id);
-    logger.debug({ member: member.id, operation, reason, err: error }, 'peer call failed');
-  }
 
   // A node's first lookups would otherwise pay for new connections (and cold code paths) inside
   // the 20 ms lookup budget and miss: a node that just joined sent its first pulls upstream. One
@@ -218,8 +194,8 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
     try {
       await Promise.allSettled(
         others.map(async (member) => {
-          const answer = await client.lookup(member.routerUrl, WARM_UP_KEY, bounded.signal, caller);
-          heardFrom(member.id, answer.boot);
+          const answer = await client.lookup(member.routerUrl, PROBE_KEY, bounded.signal, caller);
+          liveness.heardFrom(member.id, answer.boot);
         }),
       );
     } finally {
@@ -251,13 +227,11 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
           }
           const owner = membership.get(ownerId);
           if (!owner) return;
-          busy.set(ownerId, (busy.get(ownerId) ?? 0) + 1);
+          const release = liveness.busy(ownerId);
           try {
             await sendBatches(kind, owner, keys, linked.signal);
           } finally {
-            const left = busy.get(ownerId)! - 1;
-            if (left === 0) busy.delete(ownerId);
-            else busy.set(ownerId, left);
+            release();
           }
         }),
       );
@@ -285,10 +259,10 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
               )
             : await client.withdraw(owner.routerUrl, { holder: selfLocation, keys: batch }, signal, caller);
         membership.reportSuccess(ownerId);
-        heardFrom(ownerId, answer.boot);
+        liveness.heardFrom(ownerId, answer.boot);
       } catch (error) {
         // The owner goes into cool-down; the next tick re-ranks and sends to the next owner.
-        failure(kind, owner, error);
+        liveness.failure(kind, owner, error);
         return;
       }
     }
@@ -351,58 +325,6 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
     }
   }
 
-  // Liveness of the members that own this node's keys: those not heard from within the probe
-  // interval get one cheap lookup each, longest silent first, at most `maxProbes` per tick. A
-  // failed probe cools the owner down, so the next tick re-ranks its keys to the next members.
-  function probe(at: number, ownerSets: ReadonlySet<string>): void {
-    const due: Member[] = [];
-    const ids = new Set<string>();
-    for (const owners of ownerSets) for (const id of owners.split(' ')) ids.add(id);
-    for (const id of ids) {
-      if (id === selfId || probing.has(id) || busy.has(id) || at - (heard.get(id) ?? 0) < probeInterval)
-        continue;
-      if (membership.coolingDown(id)) continue;
-      const member = membership.get(id);
-      if (member) due.push(member);
-    }
-    due.sort((a, b) => (heard.get(a.id) ?? 0) - (heard.get(b.id) ?? 0));
-    for (const member of due.slice(0, maxProbes)) {
-      probing.add(member.id);
-      client
-        .lookup(member.routerUrl, WARM_UP_KEY, lifetime.signal, caller)
-        .then(
-          (answer) => {
-            membership.reportSuccess(member.id);
-            heardFrom(member.id, answer.boot);
-          },
-          (error: unknown) => {
-            // One timeout may be this node's or the owner's load (a busy event loop): only a
-            // second one in a row counts. A refused connection (a crashed process) counts at once.
-            const timedOut = error instanceof PeerCallError && error.reason === 'timeout';
-            const strikes = timedOut ? (probeTimeouts.get(member.id) ?? 0) + 1 : PROBE_TIMEOUTS_TO_FAIL;
-            if (strikes < PROBE_TIMEOUTS_TO_FAIL) {
-              probeTimeouts.set(member.id, strikes);
-              metrics?.peerErrors.inc({ operation: 'probe', reason: 'timeout' });
-              return;
-            }
-            probeTimeouts.delete(member.id);
-            failure('probe', member, error);
-          },
-        )
-        .finally(() => probing.delete(member.id));
-    }
-    // Forget members that left (the maps hold one entry per member ever heard from).
-    if (heard.size > 2 * membership.members().length + 16) {
-      for (const id of heard.keys()) {
-        if (membership.get(id)) continue;
-        heard.delete(id);
-        boots.delete(id);
-        restartedAt.delete(id);
-        probeTimeouts.delete(id);
-      }
-    }
-  }
-
   function updateGauges(): void {
     if (!metrics) return;
     metrics.members.set(membership.members().length);
@@ -413,14 +335,13 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
   }
 
   async function tick(): Promise<void> {
-    const at = Date.now();
+    const at = clock.now();
     const moved = reconcile();
     void warmUp(lifetime.signal);
-    const restarted = refill;
-    refill = new Set();
+    const restarted = liveness.takeRestarted();
     const { groups: refresh, ownerSets } = scan(at, restarted);
     merge(refresh, moved);
-    probe(at, ownerSets);
+    liveness.probe([...ownerSets].flatMap((owners) => owners.split(' ')));
     if (refresh.size > 0) await send('advertise', refresh);
     if (at - lastSweep >= sweepInterval) {
       lastSweep = at;
@@ -431,15 +352,16 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
 
   function scheduleTick(): void {
     if (lifetime.signal.aborted) return;
-    timer = setTimeout(() => {
-      ticking = tick()
-        .catch((error: unknown) => logger.error({ err: error }, 'routing tick failed'))
-        .finally(() => {
-          ticking = undefined;
-          scheduleTick();
-        });
-    }, tickMs);
-    timer.unref();
+    timer = clock
+      .setTimeout(() => {
+        ticking = tick()
+          .catch((error: unknown) => logger.error({ err: error }, 'routing tick failed'))
+          .finally(() => {
+            ticking = undefined;
+            scheduleTick();
+          });
+      }, tickMs)
+      .unref();
   }
 
   const validKeys = (keys: readonly string[]): string[] =>
@@ -460,7 +382,7 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
     async advertise(keys, signal) {
       const available = membership.available();
       const groups = new Map<string, string[]>();
-      const at = Date.now();
+      const at = clock.now();
       for (const key of validKeys(keys)) {
         if (advertised.has(key)) continue;
         const owners = rankOwners(key, available, replicas) as Member[];
@@ -485,141 +407,7 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
       updateGauges();
     },
 
-    async *lookup(key: string, lookupOptions: LookupOptions): AsyncGenerator<PeerLocation> {
-      const { signal } = lookupOptions;
-      const count = lookupOptions.count ?? 3;
-      const started = performance.now();
-      let yielded = 0;
-      let anyAnswer = false;
-      let anyFailure = false;
-      const record = (result: 'found' | 'notfound' | 'error'): void => {
-        metrics?.lookups.inc({ result });
-        metrics?.lookupDuration.observe({ result }, (performance.now() - started) / 1000);
-      };
-      if (signal.aborted || keyKind(key) === undefined) {
-        record('notfound');
-        return;
-      }
-      const seen = new Set<string>([selfId]);
-      const deferred: PeerLocation[] = [];
-      // New holders, cooling-down ones held back so they come last.
-      const fresh = (holders: readonly PeerLocation[]): PeerLocation[] => {
-        const out: PeerLocation[] = [];
-        for (const h of holders) {
-          if (seen.has(h.id)) continue;
-          seen.add(h.id);
-          const location = { id: h.id, registryUrl: h.registryUrl };
-          if (membership.coolingDown(h.id)) deferred.push(location);
-          else out.push(location);
-        }
-        return out;
-      };
-
-      const ranked = rankOwners(key, membership.available(), replicas * 2) as Member[];
-      const owners = ranked.slice(0, replicas);
-      // The next-ranked members, best first: one is asked in place of each owner that fails, or
-      // that restarted moments ago and may not be refilled yet. A holder that saw an owner down
-      // placed the key with them.
-      const spares = ranked.slice(replicas);
-      const remote = owners.filter((o) => o.id !== selfId);
-      const answers: Answer[] = [];
-      let wake: (() => void) | undefined;
-      let pending = 0;
-      const ask = (owner: Member): void => {
-        if (owner.id === selfId) {
-          answers.push({ owner, holders: index.get(key) });
-          return;
-        }
-        pending++;
-        // Calls are not cancelled when the lookup gives up: the client's own timeout bounds
-        // them, and letting them finish keeps the pooled connection alive.
-        client
-          .lookup(owner.routerUrl, key, lifetime.signal)
-          .then(
-            (response) => {
-              membership.reportSuccess(owner.id);
-              heardFrom(owner.id, response.boot);
-              answers.push({ owner, holders: response.holders[key] ?? [] });
-            },
-            (error: unknown) => {
-              failure('lookup', owner, error);
-              answers.push({ owner, failed: true });
-            },
-          )
-          .finally(() => {
-            pending--;
-            wake?.();
-          });
-      };
-      const askSpare = (): void => {
-        const spare = spares.shift();
-        if (spare && !signal.aborted) ask(spare);
-      };
-      try {
-        if (remote.length < owners.length) {
-          anyAnswer = true;
-          for (const holder of fresh(index.get(key))) {
-            if (yielded === 0) record('found');
-            yield holder;
-            if (++yielded >= count) return;
-          }
-        }
-        if (remote.length > 0 && yielded < count) {
-          for (const owner of remote) ask(owner);
-          let deadline = started + lookupTimeout;
-          while (yielded < count && (pending > 0 || answers.length > 0)) {
-            if (answers.length === 0) {
-              const left = deadline - performance.now();
-              if (left <= 0 || signal.aborted) break;
-              await new Promise<void>((resolve) => {
-                const done = (): void => {
-                  clearTimeout(t);
-                  signal.removeEventListener('abort', done);
-                  wake = undefined;
-                  resolve();
-                };
-                const t = setTimeout(done, left);
-                signal.addEventListener('abort', done, { once: true });
-                wake = done;
-              });
-              continue;
-            }
-            const answer = answers.shift()!;
-            if (answer.failed) {
-              anyFailure = true;
-              askSpare();
-              continue;
-            }
-            anyAnswer = true;
-            if (
-              answer.holders!.length === 0 &&
-              Date.now() - (restartedAt.get(answer.owner.id) ?? 0) < refillGrace
-            )
-              askSpare();
-            const holders = fresh(answer.holders!);
-            if (holders.length > 0 && yielded === 0) {
-              record('found');
-              // Later owners get the same grace again: their answers only add holders.
-              deadline = performance.now() + lookupTimeout;
-            }
-            for (const holder of holders) {
-              if (signal.aborted) return;
-              yield holder;
-              if (++yielded >= count) return;
-            }
-          }
-        }
-        for (const holder of deferred) {
-          if (signal.aborted || yielded >= count) break;
-          if (yielded === 0) record('found');
-          yield holder;
-          yielded++;
-        }
-      } finally {
-        wake = undefined;
-        if (yielded === 0) record(anyFailure && !anyAnswer ? 'error' : 'notfound');
-      }
-    },
+    lookup: (key: string, lookupOptions: LookupOptions) => lookupHolders(lookupContext, key, lookupOptions),
 
     async start(signal) {
       const stop = signal ? AbortSignal.any([signal, lifetime.signal]) : lifetime.signal;
@@ -641,13 +429,9 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
       }
     },
 
-    reportPeerFailure(peerId) {
-      membership.reportFailure(peerId);
-    },
-
     peerSeen(peer) {
       if (peer.id === selfId || membership.get(peer.id) === undefined) return;
-      heardFrom(peer.id, peer.boot);
+      liveness.heardFrom(peer.id, peer.boot);
     },
 
     async close(closeOptions = {}) {
@@ -657,7 +441,7 @@ export function createP2PRouter(deps: P2PRouterDeps, options: P2PRouterOptions =
           .catch(() => {});
       }
       lifetime.abort();
-      if (timer) clearTimeout(timer);
+      timer?.cancel();
       await ticking;
     },
   };

@@ -4,7 +4,8 @@ import { createServer as createHttpServer, type Server as HttpServer } from 'nod
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createIndexStore } from './index-store.js';
-import { createHttpPeerClient, MAX_ANSWER_BYTES, PeerCallError } from './peer-client.js';
+import { PeerError } from '../peer-transport/peer-error.js';
+import { createHttpPeerClient, MAX_ANSWER_BYTES } from './peer-client.js';
 import { buildPeerApp } from './peer-server.js';
 import type { PeerCaller } from './protocol.js';
 
@@ -119,7 +120,7 @@ describe('HTTP peer client', () => {
   it('reports a rejected signature as a status failure with the server message', async () => {
     const unsigned = createHttpPeerClient();
     await assert.rejects(unsigned.lookup(peerUrl, D1), (error: unknown) => {
-      assert.ok(error instanceof PeerCallError);
+      assert.ok(error instanceof PeerError);
       assert.equal(error.reason, 'status');
       assert.equal(error.status, 401);
       assert.equal(
@@ -140,7 +141,7 @@ describe('HTTP peer client', () => {
       // Only the silent peer may run into the short timeout; on a busy machine the others could too.
       const caller = reason === 'timeout' ? client : createHttpPeerClient({ writeTimeoutMs: 10_000 });
       await assert.rejects(caller.advertise(url(), { holder: HOLDER, ttlSeconds: 30, keys: [D1] }), {
-        name: 'PeerCallError',
+        name: 'PeerError',
         reason,
         message: `POST /peili/v1/advertise: ${detail}`,
       });
@@ -165,8 +166,9 @@ describe('HTTP peer client', () => {
     const controller = new AbortController();
     // A long timeout of its own, so only the caller's abort can end the call.
     const patient = createHttpPeerClient({ lookupTimeoutMs: 10_000 });
+    // Aborted once the silent peer holds the connection (it never answers).
+    silent.once('connection', () => controller.abort());
     const call = patient.lookup(silentUrl, D1, controller.signal);
-    setTimeout(() => controller.abort(), 20);
     await assert.rejects(call, {
       reason: 'aborted',
       message: `GET /peili/v1/lookup?key=${encodeURIComponent(D1)}: aborted by the caller`,

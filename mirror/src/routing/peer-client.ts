@@ -1,8 +1,13 @@
-// The peer protocol's client: node:http/https with keep-alive agents (connections reused per
-// peer; mutual TLS for `https:` router URLs), a timeout on every call, typed failure reasons for
-// metrics and cool-downs, and a hook to sign requests for the server's authenticator.
+// The peer protocol's client: calls over the shared peer HTTP client (keep-alive connections
+// reused per peer; mutual TLS for `https:` router URLs), a timeout on every call, typed failure
+// reasons for metrics and cool-downs, and a hook to sign requests for the server's authenticator.
+import {
+  createPeerHttpClient,
+  type PeerHttpClient,
+  type PeerTlsClientOptions,
+} from '../peer-transport/peer-http-client.js';
+import { PeerError } from '../peer-transport/peer-error.js';
 import { callSignal } from './abort.js';
-import { createPeerTransport, type PeerTransportError, type PeerTransportTls } from './peer-transport.js';
 import {
   PROTOCOL_PREFIX,
   callerQuery,
@@ -18,21 +23,6 @@ import {
 
 /** Largest peer answer read (a lookup answer for 1000 keys with a few holders each fits). */
 export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
-
-/** Why a peer call failed: the `reason` label of `peer_errors_total`. */
-export type PeerFailureReason = 'timeout' | 'refused' | 'status' | 'protocol' | 'network' | 'aborted';
-
-/** A failed peer call. `aborted` means the caller gave up: not the peer's fault. */
-export class PeerCallError extends Error {
-  constructor(
-    readonly reason: PeerFailureReason,
-    message: string,
-    readonly status?: number,
-  ) {
-    super(message);
-    this.name = 'PeerCallError';
-  }
-}
 
 /**
  * The calls one node makes to another node's router (`routerUrl` is e.g. `http://10.0.0.7:5001`).
@@ -70,14 +60,16 @@ export interface HttpPeerClientOptions {
   readonly writeTimeoutMs?: number;
   readonly sign?: PeerRequestSigner;
   /** Mutual TLS for `https:` router URLs (CA, our certificate, the peers' name). */
-  readonly tls?: PeerTransportTls;
+  readonly tls?: PeerTlsClientOptions;
+  /** The connections to peers, shared with the content fetches. @default a new client with `tls` */
+  readonly http?: PeerHttpClient;
 }
 
 /** Creates the HTTP peer client. */
 export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerClient {
   const lookupTimeout = options.lookupTimeoutMs ?? 1000;
   const writeTimeout = options.writeTimeoutMs ?? 3000;
-  const transport = createPeerTransport({ tls: options.tls, maxAnswerBytes: MAX_ANSWER_BYTES });
+  const http = options.http ?? createPeerHttpClient({ tls: options.tls });
 
   async function call(
     method: 'GET' | 'POST',
@@ -95,25 +87,27 @@ export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerC
     let status: number;
     let payload: string;
     try {
-      const answer = await transport.send(
-        method,
+      const answer = await http.text(
         routerUrl + path,
-        headers,
-        body === undefined ? undefined : text,
-        call.signal,
+        { method, headers, body: body === undefined ? undefined : text, signal: call.signal },
+        MAX_ANSWER_BYTES,
       );
       status = answer.status;
       payload = answer.text;
     } catch (error) {
       if (call.timedOut()) {
-        throw new PeerCallError('timeout', `${method} ${path}: no answer within ${timeoutMs} ms`);
+        throw new PeerError('timeout', `${method} ${path}: no answer within ${timeoutMs} ms`);
       }
-      if (signal?.aborted) throw new PeerCallError('aborted', `${method} ${path}: aborted by the caller`);
-      const failure = error as PeerTransportError;
-      if (failure.tooLarge) throw new PeerCallError('protocol', `${method} ${path}: ${failure.message}`);
-      if (failure.code === 'ECONNREFUSED')
-        throw new PeerCallError('refused', `${method} ${path}: connection refused`);
-      throw new PeerCallError('network', `${method} ${path}: ${failure.code ?? failure.message}`);
+      if (signal?.aborted) throw new PeerError('aborted', `${method} ${path}: aborted by the caller`);
+      const failure = error instanceof PeerError ? error : new PeerError('network', String(error));
+      // An oversized answer breaks the protocol's contract (the reason the router counted before).
+      if (failure.reason === 'toolarge')
+        throw new PeerError('protocol', `${method} ${path}: ${failure.message}`);
+      if (failure.reason === 'refused')
+        throw new PeerError('refused', `${method} ${path}: connection refused`, { code: failure.code });
+      throw new PeerError('network', `${method} ${path}: ${failure.code ?? failure.message}`, {
+        code: failure.code,
+      });
     } finally {
       call.dispose();
     }
@@ -124,12 +118,12 @@ export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerC
       } catch {
         // not JSON: keep the text
       }
-      throw new PeerCallError('status', `${method} ${path}: ${status} ${detail}`, status);
+      throw new PeerError('status', `${method} ${path}: ${status} ${detail}`, { status });
     }
     try {
       return JSON.parse(payload) as unknown;
     } catch {
-      throw new PeerCallError('protocol', `${method} ${path}: answer is not JSON`);
+      throw new PeerError('protocol', `${method} ${path}: answer is not JSON`);
     }
   }
 
@@ -169,7 +163,7 @@ export function createHttpPeerClient(options: HttpPeerClientOptions = {}): PeerC
       try {
         return parseLookupResponse(body);
       } catch (error) {
-        throw new PeerCallError('protocol', `GET ${path}: ${(error as Error).message}`);
+        throw new PeerError('protocol', `GET ${path}: ${(error as Error).message}`);
       }
     },
   };

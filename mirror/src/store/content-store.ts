@@ -1,7 +1,8 @@
 import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
 
-/** A content digest such as `sha256:<64 hex>`; always validated before it is used as a key or path. */
-export type Digest = `${string}:${string}`;
+// Re-exported: the store's interface speaks in digests, and its callers import them from here.
+export type { Digest };
 
 /** What the store knows about one blob (layer, config, manifest or index). */
 export interface BlobInfo {

@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import {
-  createPeerHttpClient,
-  PeerHttpError,
-  type PeerResponse,
-  type PeerTlsClientOptions,
-} from './peer-http.js';
+import { PeerError } from './peer-error.js';
+import { createPeerHttpClient, type PeerResponse, type PeerTlsClientOptions } from './peer-http-client.js';
 
 const HOST = '127.0.6.90';
 
@@ -22,7 +19,7 @@ async function readAll(response: PeerResponse): Promise<string> {
 }
 
 /** Listens on HOST and resolves with the port. */
-async function listen(server: TcpServer | HttpsServer): Promise<number> {
+async function listen(server: TcpServer | HttpServer | HttpsServer): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
   return (server.address() as { port: number }).port;
 }
@@ -82,22 +79,27 @@ describe('createPeerHttpClient', () => {
         headers: {},
         signal: new AbortController().signal,
       }),
-      (error: unknown) => error instanceof PeerHttpError && error.code === 'ECONNREFUSED',
+      (error: unknown) =>
+        error instanceof PeerError && error.reason === 'refused' && error.code === 'ECONNREFUSED',
     );
 
-    const silentSockets: Socket[] = [];
-    const silent = createTcpServer((socket) => silentSockets.push(socket));
-    const silentPort = await listen(silent);
+    // Aborted once the peer accepted the connection (it never answers).
     const controller = new AbortController();
+    const silentSockets: Socket[] = [];
+    const silent = createTcpServer((socket) => {
+      silentSockets.push(socket);
+      controller.abort();
+    });
+    const silentPort = await listen(silent);
     const pending = client.request(`http://${HOST}:${silentPort}/`, {
       method: 'GET',
       headers: {},
       signal: controller.signal,
     });
-    setTimeout(() => controller.abort(), 50);
     await assert.rejects(
       pending,
-      (error: unknown) => error instanceof PeerHttpError && error.code === 'ABORT_ERR',
+      (error: unknown) =>
+        error instanceof PeerError && error.reason === 'aborted' && error.code === 'ABORT_ERR',
     );
     for (const s of silentSockets) s.destroy();
     await new Promise<void>((resolve) => silent.close(() => resolve()));
@@ -115,6 +117,67 @@ describe('createPeerHttpClient', () => {
       client.request(`https://${HOST}:1/`, { method: 'GET', headers: {}, signal }),
       /no peer TLS/,
     );
+  });
+
+  describe('text', () => {
+    const bodies: Record<string, { length?: string; body: string }> = {
+      '/small': { body: 'hello' },
+      '/declared-huge': { length: String(1024 * 1024), body: '' },
+      '/streamed-huge': { body: 'x'.repeat(4096) },
+    };
+    const received: { method: string; body: string }[] = [];
+    const server = createHttpServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        received.push({ method: request.method ?? '', body });
+        const answer = bodies[request.url ?? ''] ?? { body: '' };
+        if (answer.length !== undefined) response.writeHead(200, { 'content-length': answer.length });
+        // Written, then ended: chunked (no length), so only the bytes read can tell the size.
+        response.write(answer.body);
+        response.end();
+      });
+    });
+    let base = '';
+    const client = createPeerHttpClient();
+    before(async () => {
+      base = `http://${HOST}:${await listen(server)}`;
+    });
+    after(async () => {
+      client.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    });
+
+    it('sends a POST body with its length and reads the whole answer', async () => {
+      const signal = new AbortController().signal;
+      const answer = await client.text(
+        `${base}/small`,
+        { method: 'POST', headers: { 'content-type': 'text/plain' }, body: 'ping', signal },
+        100,
+      );
+      assert.deepEqual(answer, { status: 200, text: 'hello' });
+      assert.deepEqual(received.at(-1), { method: 'POST', body: 'ping' });
+    });
+
+    it('refuses answers over the limit, declared or read', async () => {
+      const signal = new AbortController().signal;
+      await assert.rejects(
+        client.text(`${base}/declared-huge`, { method: 'GET', headers: {}, signal }, 1000),
+        {
+          name: 'PeerError',
+          reason: 'toolarge',
+          message: `answer of ${1024 * 1024} bytes exceeds 1000`,
+        },
+      );
+      await assert.rejects(
+        client.text(`${base}/streamed-huge`, { method: 'GET', headers: {}, signal }, 1000),
+        {
+          name: 'PeerError',
+          reason: 'toolarge',
+          message: 'answer exceeds 1000 bytes',
+        },
+      );
+    });
   });
 
   describe('over TLS', () => {
@@ -225,16 +288,16 @@ describe('createPeerHttpClient', () => {
           key: pem('peer.key'),
           servername: 'peili-peer',
         }),
-        PeerHttpError,
+        PeerError,
       );
       await assert.rejects(
         get({ ca: pem('ca.crt'), cert: pem('peer.crt'), key: pem('peer.key'), servername: 'someone-else' }),
-        (error: unknown) => error instanceof PeerHttpError && error.code === 'ERR_TLS_CERT_ALTNAME_INVALID',
+        (error: unknown) => error instanceof PeerError && error.code === 'ERR_TLS_CERT_ALTNAME_INVALID',
       );
     });
 
     it('is refused by a peer that requires a client certificate when it presents none', async () => {
-      await assert.rejects(get({ ca: pem('ca.crt'), servername: 'peili-peer' }), PeerHttpError);
+      await assert.rejects(get({ ca: pem('ca.crt'), servername: 'peili-peer' }), PeerError);
     });
   });
 });

@@ -14,10 +14,10 @@ import {
 } from 'node:fs/promises';
 import assert from 'node:assert/strict';
 import { isAbsolute, join } from 'node:path';
-import { cleanup } from './cleanup.js';
-import { configure, type ConfigureOptions } from './configure.js';
-import { certPaths, parseHostsToml } from './existing.js';
-import { hasPeiliHeader, isTempName, RESERVED_NAMES } from './layout.js';
+import { cleanup } from '../src/hosts/cleanup.js';
+import { configure, type ConfigureOptions } from '../src/hosts/configure.js';
+import { certPaths, parseHostsToml } from '../src/hosts/existing.js';
+import { hasPeiliHeader, isTempName, RESERVED_NAMES } from '../src/hosts/layout.js';
 
 /** One entry of a snapshot: kind, permission bits, and content (file bytes as text, link target). */
 export interface SnapshotEntry {

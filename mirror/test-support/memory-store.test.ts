@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { StoreEvent } from './content-store.js';
+import type { StoreEvent } from '../src/store/content-store.js';
 import { collect, runContentStoreConformance } from './content-store-conformance.js';
 import { MemoryStore, OCI_LAYER_MEDIA_TYPE, OCI_MANIFEST_MEDIA_TYPE, sha256Digest } from './memory-store.js';
-import { checkRange } from './read-range.js';
+import { checkRange } from '../src/store/read-range.js';
 
 runContentStoreConformance('MemoryStore', async () => {
   const store = new MemoryStore();

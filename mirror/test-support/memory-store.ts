@@ -8,8 +8,8 @@ import type {
   ImageRecord,
   ReadRange,
   StoreEvent,
-} from './content-store.js';
-import { checkRange } from './read-range.js';
+} from '../src/store/content-store.js';
+import { checkRange } from '../src/store/read-range.js';
 
 /** OCI media types the fake uses when it builds images. */
 export const OCI_MANIFEST_MEDIA_TYPE = 'application/vnd.oci.image.manifest.v1+json';

@@ -1,7 +1,7 @@
 // The in-memory Router fake: several MemoryRouters join one MemoryNetwork (a shared table of who
 // holds what). It has the observable behaviour of the real router — self excluded, withdraw,
 // expiry when a holder stops refreshing — without sockets, hashing or timers.
-import type { LookupOptions, PeerLocation, Router } from './router.js';
+import type { LookupOptions, PeerLocation, Router } from '../src/routing/router.js';
 
 interface Holding {
   readonly router: MemoryRouter;

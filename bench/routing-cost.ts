@@ -1,16 +1,16 @@
 // Measures what docs/routing.md reports: bytes on the wire per 1000 advertised keys, index
 // memory per 10 000 keys, CPU time per 1000 keys, lookup latency and an idle node's memory.
-// Run: node --expose-gc --import tsx mirror/src/routing/measure-cost.ts [nodes=20]
+// Run: node --expose-gc --import tsx bench/routing-cost.ts [nodes=20]
 // Real HTTP between real routers on 127.0.5.x, all in this one process.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { loadavg } from 'node:os';
-import { createIndexStore } from './index-store.js';
-import { hashMembers, rankOwners } from './rendezvous.js';
-import { startP2PCluster } from './p2p-test-cluster.js';
-import { collect } from './router-conformance.js';
+import { createIndexStore } from '../mirror/src/routing/index-store.js';
+import { hashMembers, rankOwners } from '../mirror/src/routing/rendezvous.js';
+import { startP2PCluster } from '../mirror/test-support/p2p-test-cluster.js';
+import { collect } from '../mirror/test-support/router-conformance.js';
 
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc --import tsx');

@@ -1,12 +1,12 @@
 // Test helper: a cluster of real P2P routers, each with its peer server listening on its own
 // 127.0.5.x address (port 0), sharing one static member source that join/crash edit.
 import type { FastifyInstance } from 'fastify';
-import { createIndexStore } from './index-store.js';
-import { createStaticMembers, memberId, type StaticMemberSource } from './membership.js';
-import { createP2PRouter, type P2PRouter, type P2PRouterOptions } from './p2p-router.js';
-import { buildPeerApp } from './peer-server.js';
+import { createIndexStore } from '../src/routing/index-store.js';
+import { createStaticMembers, memberId, type StaticMemberSource } from '../src/routing/membership.js';
+import { createP2PRouter, type P2PRouter, type P2PRouterOptions } from '../src/routing/p2p-router.js';
+import { buildPeerApp } from '../src/routing/peer-server.js';
 import type { ConformanceCluster, ConformanceNode } from './router-conformance.js';
-import type { PeerClient } from './peer-client.js';
+import type { PeerClient } from '../src/routing/peer-client.js';
 
 /** One node of a test cluster. */
 export interface P2PTestNode extends ConformanceNode {

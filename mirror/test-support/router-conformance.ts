@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, it } from 'node:test';
-import type { PeerLocation, Router } from './router.js';
+import type { PeerLocation, Router } from '../src/routing/router.js';
 
 /** One member of a cluster under test. */
 export interface ConformanceNode {
