@@ -279,7 +279,9 @@ describe('rolling reboot (Talos < 1.14, keepLayers: rolling-reboot)', () => {
           rebootWait: { delay: async (ms) => void (now += ms), now: () => now },
         }),
       mockConfig(values),
-      { world: { daemonSetStatus: { desiredNumberScheduled: 2, numberReady: 2, updatedNumberScheduled: 2 } } },
+      {
+        world: { daemonSetStatus: { desiredNumberScheduled: 2, numberReady: 2, updatedNumberScheduled: 2 } },
+      },
     );
     const reboots = r.registrations.filter((x) => x.type === APPLY && x.name.endsWith('-keep-layers'));
     assert.deepEqual(

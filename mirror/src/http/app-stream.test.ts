@@ -151,7 +151,7 @@ describe('streaming a large blob through a real socket', () => {
     }
     // Wait until the server stops reading from the store (it never would without backpressure,
     // until the whole blob is read): no progress over a few turns of the event loop.
-    for (let before = -1; before !== store.produced; ) {
+    for (let before = -1; before !== store.produced;) {
       before = store.produced;
       for (let turn = 0; turn < 20; turn++) await new Promise((resolve) => setImmediate(resolve));
     }
