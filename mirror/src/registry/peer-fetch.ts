@@ -417,6 +417,30 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
     },
   );
 
+  /**
+   * The holders of `key`, looked up under an operation that ends with `signal` or after
+   * `deadline`; `release` ends the operation and the lookup.
+   */
+  function startLookup(
+    key: string,
+    signal: AbortSignal,
+    deadline?: number,
+  ): { op: AbortController; holders: Holders; release(): void } {
+    const op = linkedController(clock, signal, deadline);
+    const lookup = linkedController(clock, op.controller.signal, opts.lookupWindow);
+    const holders = new Holders(router, key, opts.lookupCount, lookup.controller.signal, clock, logger);
+    return {
+      op: op.controller,
+      holders,
+      release() {
+        lookup.controller.abort();
+        lookup.dispose();
+        op.controller.abort();
+        op.dispose();
+      },
+    };
+  }
+
   return {
     servedFromPeer(digest) {
       return recent.has(digest);
@@ -430,14 +454,12 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
       const key = isDigest(reference)
         ? reference
         : imageName(request.registry, request.repository, reference);
-      const op = linkedController(clock, signal, opts.manifestDeadline);
-      const lookup = linkedController(clock, op.controller.signal, opts.lookupWindow);
+      const { op, holders, release } = startLookup(key, signal, opts.manifestDeadline);
       try {
-        const holders = new Holders(router, key, opts.lookupCount, lookup.controller.signal, clock, logger);
         if (!(await holders.first(opts.lookupTimeout))) return undefined;
         for await (const peer of holders.candidates(new Set(), health)) {
           try {
-            const manifest = await tryManifest(peer, request, op.controller.signal);
+            const manifest = await tryManifest(peer, request, op.signal);
             health.succeed(peer.id);
             recent.set(manifest.digest, true);
             return manifest;
@@ -448,26 +470,14 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
         if (signal.aborted) throw signal.reason;
         return undefined;
       } finally {
-        lookup.controller.abort();
-        lookup.dispose();
-        op.controller.abort();
-        op.dispose();
+        release();
       }
     },
 
     async blobSize(request, signal) {
       if (!isRepository(request.repository) || !isDigest(request.digest)) return undefined;
-      const op = linkedController(clock, signal, opts.manifestDeadline);
-      const lookup = linkedController(clock, op.controller.signal, opts.lookupWindow);
+      const { op, holders, release } = startLookup(request.digest, signal, opts.manifestDeadline);
       try {
-        const holders = new Holders(
-          router,
-          request.digest,
-          opts.lookupCount,
-          lookup.controller.signal,
-          clock,
-          logger,
-        );
         if (!(await holders.first(opts.lookupTimeout))) return undefined;
         const won = await hedge(
           holders.candidates(quarantine.peersFor(request.digest), health),
@@ -475,20 +485,17 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
           {
             delay: () => tracker.delay(),
             clock,
-            signal: op.controller.signal,
+            signal: op.signal,
           },
         );
         health.succeed(won.value.peer.id);
         return won.value.size;
       } catch (error) {
         if (signal.aborted) throw signal.reason;
-        if (error instanceof HedgeExhaustedError || op.controller.signal.aborted) return undefined;
+        if (error instanceof HedgeExhaustedError || op.signal.aborted) return undefined;
         throw error;
       } finally {
-        lookup.controller.abort();
-        lookup.dispose();
-        op.controller.abort();
-        op.dispose();
+        release();
       }
     },
 
@@ -498,22 +505,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
       if (range && (!(range.start >= 0) || (range.end !== undefined && range.end < range.start)))
         return undefined;
       // `op` lives as long as the returned stream: it carries the lookup (for resumes) and every fetch.
-      const op = linkedController(clock, signal);
-      const lookup = linkedController(clock, op.controller.signal, opts.lookupWindow);
-      const release = (): void => {
-        lookup.controller.abort();
-        lookup.dispose();
-        op.controller.abort();
-        op.dispose();
-      };
-      const holders = new Holders(
-        router,
-        request.digest,
-        opts.lookupCount,
-        lookup.controller.signal,
-        clock,
-        logger,
-      );
+      const { op, holders, release } = startLookup(request.digest, signal);
       let opened: OpenBlob;
       const bad = quarantine.peersFor(request.digest);
       try {
@@ -527,7 +519,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
           {
             delay: () => tracker.delay(),
             clock,
-            signal: op.controller.signal,
+            signal: op.signal,
             dispose: (late) => late.controller.abort(),
           },
         );
@@ -555,7 +547,7 @@ export function createPeerSource(deps: PeerFetchDeps, options: PeerFetchOptions 
         holders,
         excluded: bad,
         reopen: (peer, from, s) => tryBlob(peer, request, from, end, s),
-        signal: op.controller.signal,
+        signal: op.signal,
         release,
         onBytes: (n) => metrics?.peerFetchedBytes.inc(n),
         onFailure: (failure) => {
