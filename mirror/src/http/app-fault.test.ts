@@ -220,7 +220,10 @@ describe('registry API faults', () => {
     console.log(
       `500 concurrent: ${limit} served, ${byStatus.get(503)!.length} × 503; RSS +${(rssGrowth / MiB).toFixed(1)} MiB`,
     );
-    assert.ok(rssGrowth < 150 * MiB, `RSS grew ${rssGrowth} bytes`);
+    // Unbounded admission would hold 500 × 4 MiB, whole-blob buffering 64 × 4 MiB plus the process;
+    // streaming sits well under both. Node 26's allocator alone varied 100-160 MiB here between
+    // runs, so the bound is 200 MiB (it was 150 MiB on Node 20).
+    assert.ok(rssGrowth < 200 * MiB, `RSS grew ${rssGrowth} bytes`);
     // Slots are given back: a request after the burst is served.
     const again = await get(blobUrl(base));
     assert.equal(again.statusCode, 200);
